@@ -1,56 +1,322 @@
 package flame
 
 import (
+	"bytes"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // Profile is the model every reader produces and every writer consumes: call
 // stacks, root first, each with a weight (samples, nanoseconds, bytes, ...).
 // Identical stacks are merged on Add.
 //
-// A stack is kept in folded form: frame names joined by ';'. Frame names
+// A stack is given in folded form: frame names joined by ';'. Frame names
 // therefore never contain ';' (readers replace it).
+//
+// Internally the stacks are kept as a prefix tree of interned frame names, not
+// as strings: real profiles share long prefixes, so a 64 MB folded file of
+// 100k deep stacks holds a few MB of tree. Memory is O(distinct tree nodes),
+// about 40 bytes per node plus each distinct frame name once.
 type Profile struct {
 	// Unit names what a value counts, as flamegraph.pl's --countname:
 	// "samples", "nanoseconds", "bytes", ...
 	Unit string
 
-	stacks map[string]float64
-	total  float64
+	names   []string         // interned frame names, by id
+	nameIDs map[string]int32 // name -> id
+	nodes   []node           // nodes[0] is the root (the empty stack)
+	kids    map[uint64]int32 // parent<<32 | name id -> child node
+	total   float64
+	nstacks int
+
+	// The path of the last stack added: consecutive stacks usually share a
+	// long prefix (stackcollapse output is sorted), so Add only looks up the
+	// frames after the common prefix.
+	last     []byte
+	lastPath []int32 // node per frame of last
+}
+
+// node is one frame of the prefix tree. Children always have larger indexes
+// than their parent, so a reverse scan of nodes visits children first.
+type node struct {
+	self    float64 // value of the stack that ends at this node
+	parent  int32
+	name    int32
+	hasSelf bool // the stack ending here was added (possibly with value 0)
 }
 
 // NewProfile returns an empty profile whose values count unit.
 func NewProfile(unit string) *Profile {
-	return &Profile{Unit: unit, stacks: make(map[string]float64)}
+	p := &Profile{Unit: unit}
+	p.init()
+	return p
+}
+
+func (p *Profile) init() {
+	if p.nodes != nil {
+		return
+	}
+	p.nameIDs = make(map[string]int32)
+	p.kids = make(map[uint64]int32)
+	p.nodes = []node{{parent: -1, name: -1}}
 }
 
 // Add adds value to the stack given in folded form (frames joined by ';', root first).
+// The empty stack is allowed: its value counts in Total but belongs to no frame.
+// Cost: one map lookup per frame not shared with the previous stack added.
 func (p *Profile) Add(stack string, value float64) {
-	if p.stacks == nil {
-		p.stacks = make(map[string]float64)
+	p.addBytes(unsafeBytes(stack), value)
+}
+
+// addBytes is Add for a byte slice; stack is not retained.
+func (p *Profile) addBytes(stack []byte, value float64) {
+	p.init()
+	n := p.lookup(stack)
+	nd := &p.nodes[n]
+	if !nd.hasSelf {
+		nd.hasSelf = true
+		p.nstacks++
 	}
-	p.stacks[stack] += value
+	nd.self += value
 	p.total += value
 }
 
+// lookup returns the node of stack, creating it and its ancestors.
+func (p *Profile) lookup(stack []byte) int32 {
+	if len(stack) == 0 {
+		return 0
+	}
+	// Frames fully shared with the previous stack: those whose bytes and
+	// terminating ';' lie inside the common prefix.
+	common := commonPrefix(stack, p.last)
+	shared := 0
+	if common == len(stack) && common == len(p.last) {
+		return p.lastPath[len(p.lastPath)-1]
+	}
+	if common > 0 {
+		shared = bytes.Count(stack[:common], semicolon)
+	}
+	p.lastPath = p.lastPath[:shared]
+	p.last = append(p.last[:0], stack...)
+	cur := int32(0)
+	if shared > 0 {
+		cur = p.lastPath[shared-1]
+	}
+	rest := stack
+	if shared > 0 {
+		// skip the shared frames: position after the shared-th ';'
+		i := 0
+		for k := 0; k < shared; k++ {
+			i += bytes.IndexByte(rest[i:], ';') + 1
+		}
+		rest = rest[i:]
+	}
+	for {
+		i := bytes.IndexByte(rest, ';')
+		var f []byte
+		if i < 0 {
+			f = rest
+		} else {
+			f = rest[:i]
+		}
+		cur = p.child(cur, f)
+		p.lastPath = append(p.lastPath, cur)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	return cur
+}
+
+var semicolon = []byte{';'}
+
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	// Compare 8 bytes at a time: the common prefix of deep stacks is long.
+	for i+8 <= n && string(a[i:i+8]) == string(b[i:i+8]) {
+		i += 8
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// child returns the child of parent named name, creating it.
+func (p *Profile) child(parent int32, name []byte) int32 {
+	id, ok := p.nameIDs[string(name)]
+	if !ok {
+		id = int32(len(p.names))
+		s := string(name)
+		p.names = append(p.names, s)
+		p.nameIDs[s] = id
+	}
+	key := uint64(uint32(parent))<<32 | uint64(uint32(id))
+	if c, ok := p.kids[key]; ok {
+		return c
+	}
+	c := int32(len(p.nodes))
+	p.nodes = append(p.nodes, node{parent: parent, name: id})
+	p.kids[key] = c
+	return c
+}
+
 // Len is the number of distinct stacks.
-func (p *Profile) Len() int { return len(p.stacks) }
+func (p *Profile) Len() int { return p.nstacks }
 
 // Total is the sum of all values.
 func (p *Profile) Total() float64 { return p.total }
 
 // Each calls fn for every distinct stack in byte order of the folded stack,
 // the order stackcollapse-perf.pl prints and flamegraph.pl lays frames out in.
+// Cost: O(nodes) plus sorting each node's children; the stack string passed to
+// fn is built in a reused buffer and is valid only during the call.
 func (p *Profile) Each(fn func(stack string, value float64)) {
-	keys := make([]string, 0, len(p.stacks))
-	for k := range p.stacks {
-		keys = append(keys, k)
+	if p.nodes == nil {
+		return
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fn(k, p.stacks[k])
+	t := p.tree()
+	if p.nodes[0].hasSelf {
+		fn("", p.nodes[0].self)
 	}
+	var buf []byte
+	var walk func(n int32)
+	walk = func(n int32) {
+		// Children in byte order of "name" (the stack ending there) and
+		// "name;..." (the stacks below): a sibling "name.x" sorts between them.
+		keys := t.sortedKeys(n, 0)
+		for _, k := range keys {
+			c := k.node
+			mark := len(buf)
+			if n != 0 {
+				buf = append(buf, ';')
+			}
+			buf = append(buf, p.names[p.nodes[c].name]...)
+			if k.sub {
+				walk(c)
+			} else {
+				fn(unsafeString(buf), p.nodes[c].self)
+			}
+			buf = buf[:mark]
+		}
+	}
+	walk(0)
+}
+
+// tree is the child index of a profile, built on demand for traversals.
+type tree struct {
+	p     *Profile
+	start []int32 // children of n are kids[start[n]:start[n+1]]
+	kids  []int32
+	total []float64 // value of each node including its descendants
+}
+
+func (p *Profile) tree() *tree {
+	n := len(p.nodes)
+	t := &tree{p: p, start: make([]int32, n+1), kids: make([]int32, max(n-1, 0)), total: make([]float64, n)}
+	for i := 1; i < n; i++ {
+		t.start[p.nodes[i].parent+1]++
+	}
+	for i := 1; i <= n; i++ {
+		t.start[i] += t.start[i-1]
+	}
+	fill := slices.Clone(t.start[:n])
+	for i := 1; i < n; i++ {
+		par := p.nodes[i].parent
+		t.kids[fill[par]] = int32(i)
+		fill[par]++
+	}
+	for i := n - 1; i >= 0; i-- {
+		t.total[i] += p.nodes[i].self
+		if i > 0 {
+			t.total[p.nodes[i].parent] += t.total[i]
+		}
+	}
+	return t
+}
+
+func (t *tree) children(n int32) []int32 { return t.kids[t.start[n]:t.start[n+1]] }
+
+// key is one block of lines in sorted folded order below a node: the stack
+// ending at child node (sub false) or the stacks passing through it (sub true).
+type key struct {
+	node int32
+	sub  bool
+}
+
+// sortedKeys returns the blocks below n in the byte order of their lines.
+// term is the byte that follows a stack that ends at a frame: 0 for the
+// folded stack alone (Each), ' ' for a folded line "stack count" (the order
+// flamegraph.pl sorts lines in).
+func (t *tree) sortedKeys(n int32, term byte) []key {
+	kids := t.children(n)
+	keys := make([]key, 0, len(kids)+len(kids)/2)
+	for _, c := range kids {
+		if t.p.nodes[c].hasSelf {
+			keys = append(keys, key{node: c})
+		}
+		if t.start[c+1] > t.start[c] {
+			keys = append(keys, key{node: c, sub: true})
+		}
+	}
+	t.sortKeys(keys, term)
+	return keys
+}
+
+func (t *tree) sortKeys(keys []key, term byte) {
+	slices.SortFunc(keys, func(a, b key) int { return t.compareKeys(a, b, term) })
+}
+
+// compareKeys compares name(a)+suffix(a) with name(b)+suffix(b) as byte
+// strings, where the suffix is ";" for a subtree block and term for a stack end
+// (an empty suffix when term is 0).
+func (t *tree) compareKeys(a, b key, term byte) int {
+	na, nb := t.p.names[t.p.nodes[a.node].name], t.p.names[t.p.nodes[b.node].name]
+	if c := strings.Compare(na, nb); c != 0 && !strings.HasPrefix(na, nb) && !strings.HasPrefix(nb, na) {
+		return c
+	}
+	// One name is a prefix of the other (or they are equal): the suffix byte
+	// decides against the next byte of the longer name.
+	sa, sb := suffix(a, term), suffix(b, term)
+	switch {
+	case len(na) == len(nb):
+		return cmpInt(sa, sb)
+	case len(na) < len(nb):
+		if c := cmpInt(sa, int(nb[len(na)])); c != 0 {
+			return c
+		}
+		return -1 // equal byte: a's line continues after its suffix; only possible with term ' ' and a name containing ' '
+	default:
+		if c := cmpInt(int(na[len(nb)]), sb); c != 0 {
+			return c
+		}
+		return 1
+	}
+}
+
+// suffix is the byte that follows the name in a key's lines; -1 means none
+// (the line ends), which sorts before every byte.
+func suffix(k key, term byte) int {
+	if k.sub {
+		return ';'
+	}
+	if term == 0 {
+		return -1
+	}
+	return int(term)
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // ParseError is a reader's complaint about its input. Its text names the
