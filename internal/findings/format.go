@@ -52,11 +52,11 @@ func less(a, b *Finding) bool {
 
 // WriteText writes fs for people, in the order given (call Rank first):
 //
-//	1. scheduler starvation: goroutine 17 held a P for 120ms
-//	   culprit: main.rewrite (/src/fwd/main.go:42)
-//	   unit: forward
-//	   evidence: max lag 120ms · events 12 · p99 lag 80ms
-//	   advice: yield with inspect.Budget or split the work
+//  1. scheduler starvation: goroutine 17 held a P for 120ms
+//     culprit: main.rewrite (/src/fwd/main.go:42)
+//     unit: forward
+//     evidence: max lag 120ms · events 12 · p99 lag 80ms
+//     advice: yield with inspect.Budget or split the work
 //
 // An empty list writes "no findings".
 func WriteText(w io.Writer, fs []Finding) error {
