@@ -1,0 +1,219 @@
+package inspect
+
+import (
+	"context"
+	"math/rand/v2"
+	"runtime/pprof"
+	"sync/atomic"
+)
+
+// A slot word describes one unit in flight in 64 bits, so that claiming a
+// slot publishes everything the watchdog needs with a single compare-and-swap:
+//
+//	bit 63      active
+//	bit 62      reported (set by the watchdog: End must send a final report)
+//	bits 50-61  unit index (1-based; 0 = none)
+//	bits 40-49  low 10 bits of the goroutine id, to validate the id word
+//	bits 0-39   start time in µs, modulo 2^40 (12.7 days; elapsed times are
+//	            computed modulo the same, so only units older than that wrap)
+const (
+	activeBit   = uint64(1) << 63
+	reportedBit = uint64(1) << 62
+	unitIdxBits = 12
+	unitShift   = 50
+	tagBits     = 10
+	tagShift    = 40
+	tagMask     = (uint64(1) << tagBits) - 1
+	startMask   = (uint64(1) << 40) - 1
+	probeSlots  = 8
+)
+
+// slot is one entry of the in-flight table: the slot word and the id of the
+// goroutine running the unit. One cache line each, so units on different Ps
+// do not share lines.
+type slot struct {
+	word atomic.Uint64
+	goid atomic.Int64
+	_    [48]byte
+}
+
+// table is a fixed-size open-addressed set of units in flight. A goroutine
+// starts probing at a hash of its id, so a goroutine running unit after unit
+// reuses the same slot (and skips rewriting its id); different goroutines
+// spread over the table, which is what shards it.
+type table struct {
+	slots []slot
+	mask  uint32
+}
+
+func (t *table) init(n int) {
+	size := 64
+	for size < n {
+		size <<= 1
+	}
+	t.slots = make([]slot, size)
+	t.mask = uint32(size - 1)
+}
+
+// claim finds a free slot near h and publishes word in it; -1 when the
+// neighbourhood is full.
+func (t *table) claim(h uint32, goid int64, word uint64) int32 {
+	for i := uint32(0); i < probeSlots; i++ {
+		j := (h + i) & t.mask
+		s := &t.slots[j]
+		if s.word.Load() == 0 && s.word.CompareAndSwap(0, word) {
+			if s.goid.Load() != goid {
+				s.goid.Store(goid)
+			}
+			return int32(j)
+		}
+	}
+	return -1
+}
+
+// unitState is everything a Monitor keeps per unit name.
+type unitState struct {
+	m      *Monitor
+	name   string
+	idx    uint64
+	limit  atomic.Int64 // ns
+	labels pprof.LabelSet
+
+	stalls         atomic.Uint64 // units the watchdog reported
+	unwatched      atomic.Int64  // in flight without a slot (table full)
+	unwatchedTotal atomic.Uint64
+
+	shards []unitShard
+}
+
+// unitShard spreads a unit's counters over a few cache lines so goroutines
+// on different Ps running the same unit do not fight over one line.
+type unitShard struct {
+	hist atomicHist
+	max  atomic.Int64
+	slow atomic.Uint64
+	_    [48]byte
+}
+
+func (s *unitShard) raiseMax(d int64) {
+	for {
+		cur := s.max.Load()
+		if d <= cur || s.max.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+// A Unit is a pre-resolved unit name: u.Begin(ctx) is the hot-loop form of
+// Begin(ctx, name). Create it once (NewUnit), keep it in a variable.
+type Unit struct {
+	s *unitState
+}
+
+// Name returns the unit's name (OverflowUnit when the name cap was reached).
+func (u *Unit) Name() string { return u.s.name }
+
+// Begin starts one run of the unit; call End on the result when it is done:
+//
+//	defer u.Begin(ctx).End()
+//
+// Cost, Begin+End of a unit that is not slow: two monotonic clock reads, a
+// compare-and-swap to claim an in-flight slot, one to release it, two atomic
+// adds into the unit's histogram shard; no allocation, no lock, no map
+// lookup (see BenchmarkCost). ctx is only read when Config.Labels is on.
+func (u *Unit) Begin(ctx context.Context) Region { return u.s.begin(ctx) }
+
+// Do runs fn as one run of the unit.
+func (u *Unit) Do(ctx context.Context, fn func(context.Context) error) error {
+	return u.s.do(ctx, fn)
+}
+
+// Region is one run of a unit in progress, returned by Begin. It is a small
+// value; End records it. End must be called exactly once. The zero Region's
+// End does nothing.
+type Region struct {
+	u     *unitState
+	start int64 // nanotime
+	word  uint64
+	slot  int32 // -1: not watched
+	shard uint32
+	ctx   context.Context // labels to restore, only with Config.Labels
+}
+
+func (u *unitState) begin(ctx context.Context) Region {
+	m := u.m
+	start := nanotime()
+	g := curGoid()
+	var h uint32
+	if g != 0 {
+		h = uint32((uint64(g) * 0x9E3779B97F4A7C15) >> 40)
+	} else {
+		h = rand.Uint32()
+	}
+	word := activeBit | u.idx<<unitShift | (uint64(g)&tagMask)<<tagShift | (uint64(start/1000) & startMask)
+	r := Region{u: u, start: start, word: word, shard: h & (m.shards - 1)}
+	r.slot = m.table.claim(h, g, word)
+	if r.slot < 0 {
+		u.unwatched.Add(1)
+		u.unwatchedTotal.Add(1)
+	} else if !m.wdRunning.Load() {
+		m.startWatchdog()
+	}
+	if m.labels.Load() {
+		r.ctx = ctx
+		pprof.SetGoroutineLabels(pprof.WithLabels(ctx, u.labels))
+	}
+	return r
+}
+
+// End records the run: its duration goes into the unit's histogram, and the
+// in-flight slot is released. If the watchdog reported the unit as stalled,
+// End also queues the final report (Done) for the watchdog to deliver; it
+// never blocks.
+func (r Region) End() {
+	u := r.u
+	if u == nil {
+		return
+	}
+	d := nanotime() - r.start
+	if r.slot >= 0 {
+		s := &u.m.table.slots[r.slot]
+		if !s.word.CompareAndSwap(r.word, 0) {
+			u.endReported(r, s, d)
+		}
+	} else {
+		u.unwatched.Add(-1)
+	}
+	sh := &u.shards[r.shard]
+	sh.hist.observe(d)
+	if d > sh.max.Load() {
+		sh.raiseMax(d)
+	}
+	if d > u.limit.Load() {
+		sh.slow.Add(1)
+	}
+	if r.ctx != nil {
+		pprof.SetGoroutineLabels(r.ctx)
+	}
+}
+
+// endReported is End's slow path for a unit the watchdog reported.
+func (u *unitState) endReported(r Region, s *slot, d int64) {
+	if !s.word.CompareAndSwap(r.word|reportedBit, 0) {
+		return // End called twice: the slot is no longer ours
+	}
+	select {
+	case u.m.endedQ <- ended{u: u, slot: r.slot, word: r.word, elapsed: d}:
+	default:
+		u.m.dropped.Add(1)
+	}
+}
+
+func (u *unitState) do(ctx context.Context, fn func(context.Context) error) error {
+	r := u.begin(ctx)
+	defer r.End()
+	if r.ctx != nil {
+		ctx = pprof.WithLabels(ctx, u.labels)
+	}
+	return fn(ctx)
+}
