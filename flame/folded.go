@@ -118,14 +118,12 @@ func parseFoldedLine(line []byte) (stack []byte, value float64, msg string) {
 	if msg != "" {
 		return nil, 0, msg
 	}
-	se := sp
-	for se > 0 && isSpace(line[se-1]) {
-		se--
-	}
-	if se == 0 {
+	// Only the one whitespace character before the count separates it, as in
+	// flamegraph.pl: "a;  3" is the stack "a; " whose leaf frame is a space.
+	if sp == 0 {
 		return nil, 0, "missing stack before the count"
 	}
-	return line[:se], value, ""
+	return line[:sp], value, ""
 }
 
 // parseCount parses a non-negative decimal count: digits with an optional

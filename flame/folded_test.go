@@ -37,7 +37,7 @@ func TestReadFoldedErrors(t *testing.T) {
 		{"a;b 1.2.3\n", "parsing folded stacks: line 1: invalid count"},
 		{"a;b .5\n", "parsing folded stacks: line 1: invalid count"},
 		{"a\x00b 1\n", "parsing folded stacks: line 1: binary data"},
-		{"   7\n", "parsing folded stacks: line 1: missing stack"},
+		{" 7\n", "parsing folded stacks: line 1: missing stack"},
 		{"a 1e999\n", "parsing folded stacks: line 1: invalid count"},
 	} {
 		_, err := ReadFolded(strings.NewReader(tc.in))

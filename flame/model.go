@@ -30,6 +30,10 @@ type Profile struct {
 	total   float64
 	nstacks int
 
+	// base is set only on a differential profile (see Diff): the value each
+	// node's own stack had in the base profile. The values above are new's.
+	base []float64
+
 	// The path of the last stack added: consecutive stacks usually share a
 	// long prefix (stackcollapse output is sorted), so Add only looks up the
 	// frames after the common prefix.
@@ -178,32 +182,41 @@ func (p *Profile) Each(fn func(stack string, value float64)) {
 	if p.nodes == nil {
 		return
 	}
-	t := p.tree()
+	p.eachNode(p.tree(), 0, func(stack string, n int32) { fn(stack, p.nodes[n].self) })
+}
+
+// eachNode calls fn for every node that ends a stack, in the order of the
+// stacks' lines: term is the byte that follows a stack in a line (0: none).
+// It walks iteratively, so a stack a million frames deep is fine.
+func (p *Profile) eachNode(t *tree, term byte, fn func(stack string, n int32)) {
 	if p.nodes[0].hasSelf {
-		fn("", p.nodes[0].self)
+		fn("", 0)
+	}
+	type level struct {
+		keys []key
+		mark int // len(buf) before this level's names
 	}
 	var buf []byte
-	var walk func(n int32)
-	walk = func(n int32) {
-		// Children in byte order of "name" (the stack ending there) and
-		// "name;..." (the stacks below): a sibling "name.x" sorts between them.
-		keys := t.sortedKeys(n, 0)
-		for _, k := range keys {
-			c := k.node
-			mark := len(buf)
-			if n != 0 {
-				buf = append(buf, ';')
-			}
-			buf = append(buf, p.names[p.nodes[c].name]...)
-			if k.sub {
-				walk(c)
-			} else {
-				fn(unsafeString(buf), p.nodes[c].self)
-			}
-			buf = buf[:mark]
+	stack := []level{{keys: t.sortedKeys(0, term)}}
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if len(top.keys) == 0 {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		k := top.keys[0]
+		top.keys = top.keys[1:]
+		buf = buf[:top.mark]
+		if len(stack) > 1 {
+			buf = append(buf, ';')
+		}
+		buf = append(buf, p.names[p.nodes[k.node].name]...)
+		if k.sub {
+			stack = append(stack, level{keys: t.sortedKeys(k.node, term), mark: len(buf)})
+		} else {
+			fn(unsafeString(buf), k.node)
 		}
 	}
-	walk(0)
 }
 
 // tree is the child index of a profile, built on demand for traversals.
