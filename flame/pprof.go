@@ -84,7 +84,7 @@ func parsePprof(data []byte) (p *profile.Profile, err error) {
 	}()
 	p, err = profile.ParseUncompressed(data)
 	if err != nil {
-		return nil, fmt.Errorf("not a pprof protobuf: %v", err)
+		return nil, fmt.Errorf("not a pprof protobuf (%v)", err)
 	}
 	if err := p.CheckValid(); err != nil {
 		return nil, fmt.Errorf("malformed profile: %v", err)
