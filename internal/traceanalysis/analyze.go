@@ -1,0 +1,214 @@
+package traceanalysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/hotloop/hotloop/inspect"
+	"github.com/hotloop/hotloop/internal/findings"
+	"golang.org/x/exp/trace"
+)
+
+// Options tune the analysis. The zero value works: every zero field takes the
+// default documented on it.
+type Options struct {
+	// LongSlice is how long a goroutine must run without leaving the running
+	// state for the slice to count as not yielding (default 10ms, the
+	// runtime's own preemption quantum).
+	LongSlice time.Duration
+	// TopSlices is how many of the longest running slices Result.Slices keeps
+	// (default 20).
+	TopSlices int
+	// IdleMinWait and IdleMaxWork define idle waits (see the package doc).
+	// Defaults 1ms and 100µs.
+	IdleMinWait time.Duration
+	IdleMaxWork time.Duration
+	// DropIdle leaves idle waits out of the off-CPU profile and the findings
+	// (their totals stay in Result.Waits).
+	DropIdle bool
+	// MaxStacks caps the distinct stacks kept (default 1<<16); later stacks
+	// fold into one "[stacks truncated]" frame. MaxDepth caps frames per stack,
+	// leaf first (default 64).
+	MaxStacks int
+	MaxDepth  int
+	// MaxFindings caps the findings of each kind (default 5).
+	MaxFindings int
+	// Progress, if set, is called every 64k events and once at the end.
+	Progress func(Progress)
+}
+
+// Progress reports how far a long analysis has got.
+type Progress struct {
+	Bytes  int64 // trace bytes read so far
+	Events int64 // events processed so far
+}
+
+func (o *Options) fill() {
+	if o.LongSlice <= 0 {
+		o.LongSlice = 10 * time.Millisecond
+	}
+	if o.TopSlices <= 0 {
+		o.TopSlices = 20
+	}
+	if o.IdleMinWait <= 0 {
+		o.IdleMinWait = time.Millisecond
+	}
+	if o.IdleMaxWork <= 0 {
+		o.IdleMaxWork = 100 * time.Microsecond
+	}
+	if o.MaxStacks <= 0 {
+		o.MaxStacks = 1 << 16
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 64
+	}
+	if o.MaxFindings <= 0 {
+		o.MaxFindings = 5
+	}
+}
+
+// Result is what one pass over a trace found.
+type Result struct {
+	Duration   time.Duration // from the first to the last event
+	Events     int64
+	Goroutines int // distinct goroutines seen
+
+	// Findings, ranked worst first.
+	Findings []findings.Finding
+
+	// Slices are the longest uninterrupted running slices, longest first.
+	Slices []Slice
+	// Waits are the off-CPU totals per wait reason, largest first.
+	Waits []WaitTotal
+	// Sched is the scheduling latency (runnable until running) per goroutine
+	// creation site, largest total first; Units the same per trace region
+	// type (inspect units, where the program marks them as regions).
+	Sched []SchedTotal
+	Units []SchedTotal
+	GC    GCStats
+
+	// CPUSamples counts the trace's CPU profile samples (present only when
+	// a CPU profile ran during tracing).
+	CPUSamples int64
+
+	// Profiles, gzip-ready pprof: off-CPU time by wait reason, scheduling
+	// latency by creation site, on-CPU samples.
+	OffCPU, SchedLatency, OnCPU *profile.Profile
+}
+
+// Slice is one uninterrupted running slice of a goroutine.
+type Slice struct {
+	Goroutine int64
+	Start     time.Duration // since the trace's first event
+	Duration  time.Duration
+	EndReason string // why it stopped running: "preempted", a wait reason, "syscall", "exit", "trace end"
+	Culprit   inspect.Frame   // first user-code frame where it stopped
+	Stack     []inspect.Frame // where it stopped, leaf first
+}
+
+// WaitTotal sums the waits of one reason.
+type WaitTotal struct {
+	Reason    string        `json:"reason"` // runtime words: "chan receive", "IO wait", ...
+	Count     int64         `json:"count"`
+	Total     time.Duration `json:"total"`
+	Max       time.Duration `json:"max"`
+	IdleCount int64         `json:"idle_count"`
+	IdleTotal time.Duration `json:"idle_total"`
+}
+
+// SchedTotal sums the scheduling latency of one creation site or unit.
+type SchedTotal struct {
+	Name  string        `json:"name"` // "pkg.entryFunc created at pkg.f file:line", or the unit
+	Count int64         `json:"count"`
+	Total time.Duration `json:"total"`
+	Max   time.Duration `json:"max"`
+	P99   time.Duration `json:"p99"` // within 19% (the histogram's bucket width)
+}
+
+// GCStats summarises garbage collection in the trace.
+type GCStats struct {
+	Cycles      int             `json:"cycles"` // mark phases that began in the trace
+	STWCount    int             `json:"stw_count"`
+	STWTotal    time.Duration   `json:"stw_total"`
+	STWMax      time.Duration   `json:"stw_max"`
+	AssistTotal time.Duration   `json:"assist_total"`
+	Windows     []STWWindow     `json:"windows,omitempty"` // the first maxWindows stop-the-world windows
+	MarkTotal   time.Duration   `json:"mark_total"`
+}
+
+// STWWindow is one stop-the-world pause.
+type STWWindow struct {
+	Start    time.Duration `json:"start"` // since the trace's first event
+	Duration time.Duration `json:"duration"`
+	Reason   string        `json:"reason"`
+}
+
+const maxWindows = 1000
+
+// ErrEmpty is returned for an input with no trace events at all.
+var ErrEmpty = errors.New("no events")
+
+// Analyze reads one execution trace from r in a single streaming pass and
+// returns what it found.
+//
+// Cost: the parser (golang.org/x/exp/trace) holds one generation of the trace
+// at a time (a generation is what the runtime flushed in about a second);
+// the analysis keeps per-goroutine state, interned stacks (capped by
+// MaxStacks) and fixed-size aggregates, never the events. Time is linear in
+// the trace size. Errors name the operation: "parsing execution trace: ...".
+// A malformed trace never panics: a panic inside the parser is returned as
+// an error.
+func Analyze(ctx context.Context, r io.Reader, opt Options) (res *Result, err error) {
+	opt.fill()
+	cr := &countingReader{r: r}
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("parsing execution trace: malformed input (parser panic: %v)", p)
+		}
+	}()
+	tr, err := trace.NewReader(cr)
+	if err != nil {
+		return nil, fmt.Errorf("parsing execution trace: %w", err)
+	}
+	a := newAnalyzer(opt)
+	for {
+		ev, err := tr.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parsing execution trace: event %d: %w", a.events+1, err)
+		}
+		a.event(&ev)
+		if a.events&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("analyzing execution trace: %w", err)
+			}
+			if opt.Progress != nil {
+				opt.Progress(Progress{Bytes: cr.n, Events: a.events})
+			}
+		}
+	}
+	if a.events == a.syncs {
+		return nil, fmt.Errorf("parsing execution trace: %w", ErrEmpty)
+	}
+	if opt.Progress != nil {
+		opt.Progress(Progress{Bytes: cr.n, Events: a.events})
+	}
+	return a.finish(), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,473 @@
+package traceanalysis
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"runtime"
+	rtrace "runtime/trace"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/hotloop/hotloop/internal/findings"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// record traces fn with runtime/trace into memory.
+func record(t testing.TB, fn func()) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := rtrace.Start(&buf); err != nil {
+		t.Fatalf("starting trace: %v", err)
+	}
+	fn()
+	rtrace.Stop()
+	return buf.Bytes()
+}
+
+func analyze(t testing.TB, data []byte, opt Options) *Result {
+	t.Helper()
+	res, err := Analyze(context.Background(), bytes.NewReader(data), opt)
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	for name, p := range map[string]*profile.Profile{"offcpu": res.OffCPU, "schedlat": res.SchedLatency, "oncpu": res.OnCPU} {
+		if err := p.CheckValid(); err != nil {
+			t.Fatalf("%s profile invalid: %v", name, err)
+		}
+		var gz bytes.Buffer
+		if err := p.Write(&gz); err != nil {
+			t.Fatalf("%s profile: writing: %v", name, err)
+		}
+		if _, err := profile.Parse(&gz); err != nil {
+			t.Fatalf("%s profile: parsing back: %v", name, err)
+		}
+	}
+	return res
+}
+
+// waitIn sums the off-CPU nanoseconds of samples whose stack holds fn and
+// whose reason label is reason.
+func waitIn(p *profile.Profile, fn, reason string) (total time.Duration, idle time.Duration) {
+	for _, s := range p.Sample {
+		if s.Label["reason"][0] != reason || !stackHas(s, fn) {
+			continue
+		}
+		d := time.Duration(s.Value[1])
+		total += d
+		if s.Label["idle"][0] == "true" {
+			idle += d
+		}
+	}
+	return total, idle
+}
+
+func stackHas(s *profile.Sample, fn string) bool {
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			if ln.Function.Name == fn {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+const pkg = "github.com/hotloop/hotloop/internal/traceanalysis."
+
+// The blockers below each wait in their own function so the profile can be
+// cut by function. Each stores when it began to wait in *start; the releaser
+// notes when it released it, and the analysis must match the difference.
+
+//go:noinline
+func blockChan(ch chan struct{}, start *time.Time) {
+	*start = time.Now()
+	<-ch
+}
+
+//go:noinline
+func blockMutex(mu *sync.Mutex, start *time.Time) {
+	*start = time.Now()
+	mu.Lock()
+	mu.Unlock()
+}
+
+//go:noinline
+func blockIO(c net.Conn, start *time.Time) error {
+	buf := make([]byte, 1)
+	*start = time.Now()
+	_, err := io.ReadFull(c, buf)
+	return err
+}
+
+//go:noinline
+func blockSleep(d time.Duration, start *time.Time) {
+	*start = time.Now()
+	time.Sleep(d)
+}
+
+//go:noinline
+func blockSyscall(fd int, start *time.Time) error {
+	buf := make([]byte, 1)
+	*start = time.Now()
+	_, err := syscall.Read(fd, buf) // a blocking pipe: the goroutine sits in the syscall
+	return err
+}
+
+func TestBlockReasonsAndDurations(t *testing.T) {
+	const (
+		hold   = 80 * time.Millisecond
+		rounds = 2
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+
+	want := map[string]time.Duration{}
+	var sleptMax time.Duration // the sleeper's own clock, wake-up latency included
+	data := record(t, func() {
+		for range rounds {
+			var wg sync.WaitGroup
+			var start [5]time.Time
+			var released [5]time.Time
+			errs := make(chan error, 2)
+			ch := make(chan struct{})
+			var mu sync.Mutex
+			mu.Lock()
+			wg.Add(5)
+			go func() { defer wg.Done(); blockChan(ch, &start[0]) }()
+			go func() { defer wg.Done(); blockMutex(&mu, &start[1]) }()
+			go func() { defer wg.Done(); errs <- blockIO(client, &start[2]) }()
+			go func() { defer wg.Done(); blockSleep(hold, &start[3]); released[3] = time.Now() }()
+			go func() { defer wg.Done(); errs <- blockSyscall(p[0], &start[4]) }()
+			// The sleep sets how long each blocker waits.
+			time.Sleep(hold)
+			released[0] = time.Now()
+			close(ch)
+			released[1] = time.Now()
+			mu.Unlock()
+			released[2] = time.Now()
+			if _, err := server.Write([]byte{1}); err != nil {
+				t.Error(err)
+			}
+			released[4] = time.Now()
+			if _, err := syscall.Write(p[1], []byte{1}); err != nil {
+				t.Error(err)
+			}
+			wg.Wait()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			for i, k := range []string{"chan", "mutex", "io", "sleep", "syscall"} {
+				if k == "sleep" {
+					want[k] += hold
+					sleptMax += released[i].Sub(start[i])
+					continue
+				}
+				want[k] += released[i].Sub(start[i])
+			}
+		}
+	})
+	res := analyze(t, data, Options{})
+	cases := []struct {
+		key, fn, reason string
+	}{
+		{"chan", "blockChan", reasonChanRecv},
+		{"mutex", "blockMutex", reasonMutex},
+		{"io", "blockIO", reasonIO},
+		{"sleep", "blockSleep", reasonSleep},
+		{"syscall", "blockSyscall", reasonSyscall},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			got, idle := waitIn(res.OffCPU, pkg+c.fn, c.reason)
+			want := want[c.key]
+			if want < rounds*hold/2 {
+				t.Fatalf("test setup: %s blocked only %v in total", c.fn, want)
+			}
+			if d := got - want; d > want/20 || d < -want/20 {
+				t.Errorf("%s: off-CPU %q = %v, want within 5%% of %v", c.fn, c.reason, got, want)
+			}
+			if c.key == "sleep" && got > sleptMax {
+				t.Errorf("%s: off-CPU %v exceeds the sleeper's own clock %v", c.fn, got, sleptMax)
+			}
+			if idle != 0 {
+				t.Errorf("%s: %v counted idle; a wait followed by the goroutine's end is not idle", c.fn, idle)
+			}
+			found := false
+			for _, f := range res.Findings {
+				if f.Culprit.Function == pkg+c.fn {
+					found = true
+					if want, _ := kindOf(c.reason); f.Kind != want {
+						t.Errorf("%s: finding kind %q, want %q", c.fn, f.Kind, want)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s: no finding names it; findings:\n%s", c.fn, text(res.Findings))
+			}
+		})
+	}
+}
+
+func text(fs []findings.Finding) string {
+	var b strings.Builder
+	_ = findings.WriteText(&b, fs)
+	return b.String()
+}
+
+//go:noinline
+func spinPlain(stop *int32, n *uint64) {
+	x := uint64(1)
+	for i := 0; ; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+		if i&0xfffff == 0 && atomicLoad(stop) != 0 {
+			break
+		}
+	}
+	*n = x
+}
+
+//go:noinline
+func spinCalls(stop *int32, n *uint64) {
+	x := uint64(1)
+	for atomicLoad(stop) == 0 {
+		x = mix(x)
+	}
+	*n = x
+}
+
+//go:noinline
+func mix(x uint64) uint64 { return x*6364136223846793005 + 1442695040888963407 }
+
+func TestCPUBoundLoop(t *testing.T) {
+	for _, fn := range []struct {
+		name string
+		spin func(*int32, *uint64)
+	}{{"spinPlain", spinPlain}, {"spinCalls", spinCalls}} {
+		t.Run(fn.name, func(t *testing.T) {
+			var stop int32
+			var n uint64
+			data := record(t, func() {
+				done := make(chan struct{})
+				go func() { fn.spin(&stop, &n); close(done) }()
+				// Keep the scheduler busy enough that the spinner is
+				// preempted (sysmon preempts after 10ms anyway).
+				deadline := time.Now().Add(300 * time.Millisecond)
+				for time.Now().Before(deadline) {
+					runtime.Gosched()
+					time.Sleep(time.Millisecond)
+				}
+				atomicStore(&stop, 1)
+				<-done
+			})
+			res := analyze(t, data, Options{})
+			var loop *findings.Finding
+			for i, f := range res.Findings {
+				if f.Kind == findings.CPUBoundLoop && f.Culprit.Function == pkg+fn.name {
+					loop = &res.Findings[i]
+					break
+				}
+			}
+			if loop == nil {
+				t.Fatalf("no cpu-bound loop finding names %s; findings:\n%s", fn.name, text(res.Findings))
+			}
+			if loop.Culprit.Line == 0 || !strings.HasSuffix(loop.Culprit.File, "analyze_test.go") {
+				t.Errorf("culprit %v: want file:line in analyze_test.go", loop.Culprit)
+			}
+			if len(res.Slices) == 0 || res.Slices[0].Duration < 10*time.Millisecond {
+				t.Errorf("longest slice %+v, want >= 10ms", res.Slices)
+			}
+		})
+	}
+}
+
+//go:noinline
+func idleAccept(ln net.Listener, conns chan<- net.Conn) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			close(conns)
+			return
+		}
+		conns <- c
+	}
+}
+
+//go:noinline
+func idleRead(c net.Conn) {
+	buf := make([]byte, 1)
+	_, _ = c.Read(buf)
+}
+
+//go:noinline
+func idleTicks(ticks <-chan struct{}) {
+	for range ticks {
+	}
+}
+
+//go:noinline
+func busyJobs(jobs <-chan struct{}) {
+	for range jobs {
+		spinFor(3 * time.Millisecond)
+	}
+}
+
+func spinFor(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+func TestIdleSeparation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 1)
+	acceptDone, readDone := make(chan struct{}), make(chan struct{})
+	ticks, jobs := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var client, server net.Conn
+	// Everything starts inside the trace: goroutines already waiting when a
+	// trace begins are recorded without a stack.
+	data := record(t, func() {
+		go func() { idleAccept(ln, conns); close(acceptDone) }()
+		client, err = net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		server = <-conns
+		go func() { idleRead(server); close(readDone) }()
+		wg.Add(2)
+		go func() { defer wg.Done(); idleTicks(ticks) }()
+		go func() { defer wg.Done(); busyJobs(jobs) }()
+		for range 10 {
+			time.Sleep(10 * time.Millisecond) // the gap between ticks: the ticker's idle wait
+			ticks <- struct{}{}
+			jobs <- struct{}{}
+		}
+	})
+	close(ticks)
+	close(jobs)
+	wg.Wait()
+	if client == nil {
+		t.FailNow()
+	}
+	client.Close()
+	<-readDone
+	server.Close()
+	ln.Close()
+	<-acceptDone
+
+	res := analyze(t, data, Options{})
+	checks := []struct {
+		fn, reason string
+		idle       bool
+	}{
+		{"idleAccept", reasonIO, true},
+		{"idleRead", reasonIO, true},
+		{"idleTicks", reasonChanRecv, true},
+		{"busyJobs", reasonChanRecv, false},
+	}
+	for _, c := range checks {
+		total, idle := waitIn(res.OffCPU, pkg+c.fn, c.reason)
+		if total < 50*time.Millisecond {
+			t.Errorf("%s: %q wait %v, want >= 50ms", c.fn, c.reason, total)
+			continue
+		}
+		if c.idle && idle != total {
+			t.Errorf("%s: idle %v of %v, want all idle", c.fn, idle, total)
+		}
+		if !c.idle && idle > total/10 {
+			t.Errorf("%s: idle %v of %v, want (almost) none: it works after each wake", c.fn, idle, total)
+		}
+	}
+
+	dropped := analyze(t, data, Options{DropIdle: true})
+	for _, s := range dropped.OffCPU.Sample {
+		if s.Label["idle"][0] == "true" {
+			t.Fatalf("DropIdle kept an idle sample: %v", s.Label)
+		}
+	}
+	if total, _ := waitIn(dropped.OffCPU, pkg+"busyJobs", reasonChanRecv); total == 0 {
+		t.Errorf("DropIdle dropped busyJobs' work wait")
+	}
+	for _, f := range dropped.Findings {
+		if f.Kind == findings.Idle {
+			t.Errorf("DropIdle kept an idle finding: %s", f.Title)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	valid := record(t, func() { time.Sleep(time.Millisecond) })
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"empty", nil, "parsing execution trace"},
+		{"garbage", []byte("not a trace at all\n"), "parsing execution trace"},
+		{"truncated", valid[:len(valid)/2], "parsing execution trace"},
+		{"header only", valid[:16], "parsing execution trace"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Analyze(context.Background(), bytes.NewReader(c.in), Options{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		big := record(t, func() {
+			for range 200000 {
+				runtime.Gosched()
+			}
+		})
+		if _, err := Analyze(ctx, bytes.NewReader(big), Options{}); err == nil || !strings.Contains(err.Error(), "context canceled") {
+			t.Fatalf("err = %v, want context canceled", err)
+		}
+	})
+}

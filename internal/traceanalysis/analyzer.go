@@ -1,0 +1,612 @@
+package traceanalysis
+
+import (
+	"container/heap"
+	"strings"
+	"time"
+
+	"golang.org/x/exp/trace"
+)
+
+// gstate is everything kept per live goroutine: a few words, its region
+// stack (capped) and at most one pending wait.
+type gstate struct {
+	state trace.GoState
+	since trace.Time
+	site  stackID // scheduling latency site: entry function + creator stack
+
+	wait waitState // the wait in progress, when state is waiting or syscall
+	pend pendWait  // a finished long idle-candidate wait awaiting its verdict
+	work time.Duration
+
+	regions     []uint16 // unit indexes, innermost last
+	assistStart trace.Time
+}
+
+type waitState struct {
+	reason     uint8
+	stack      stackID
+	candidate  bool // idle if nothing comes of it (see the package doc)
+	alwaysIdle bool // accept, runtime background workers, empty select
+}
+
+type pendWait struct {
+	ok     bool
+	reason uint8
+	stack  stackID
+	dur    time.Duration
+}
+
+type offKey struct {
+	stack  stackID
+	reason uint8
+	idle   bool
+}
+
+type valueAgg struct {
+	count int64
+	ns    int64
+}
+
+type blockKey struct {
+	reason  uint8
+	culprit frameID
+	idle    bool
+}
+
+type blockAgg struct {
+	count int64
+	total time.Duration
+	max   time.Duration
+	stack stackID // the stack of the longest wait
+	g     int64
+}
+
+type loopAgg struct {
+	count int64
+	total time.Duration
+	max   time.Duration
+	stack stackID
+	g     int64
+}
+
+type schedKey struct {
+	site stackID
+	unit uint16
+}
+
+// latAgg is a latency aggregate with a log histogram: 4 buckets per power of
+// two, so a percentile is within 19%; 1 KiB each.
+type latAgg struct {
+	count int64
+	total time.Duration
+	max   time.Duration
+	hist  [256]uint32
+}
+
+func (l *latAgg) add(d time.Duration) {
+	l.count++
+	l.total += d
+	l.max = max(l.max, d)
+	l.hist[latBucket(d)]++
+}
+
+func latBucket(d time.Duration) int {
+	v := uint64(max(d, 1))
+	lg := 63 - leadingZeros(v)
+	sub := 0
+	if lg >= 2 {
+		sub = int(v>>(lg-2)) & 3
+	}
+	return min(lg*4+sub, 255)
+}
+
+func leadingZeros(v uint64) int {
+	n := 0
+	for i := 63; i >= 0 && v&(1<<uint(i)) == 0; i-- {
+		n++
+	}
+	return n
+}
+
+// bucketUpper is the largest duration in bucket b.
+func bucketUpper(b int) time.Duration {
+	lg, sub := b/4, b%4
+	if lg < 2 {
+		return time.Duration(uint64(1)<<uint(lg+1) - 1)
+	}
+	base := uint64(1) << uint(lg)
+	step := base / 4
+	return time.Duration(base + step*uint64(sub+1) - 1)
+}
+
+func (l *latAgg) quantile(q float64) time.Duration {
+	want := int64(float64(l.count)*q + 0.999999)
+	var seen int64
+	for b, n := range l.hist {
+		seen += int64(n)
+		if seen >= want && n > 0 {
+			return min(bucketUpper(b), l.max)
+		}
+	}
+	return l.max
+}
+
+type rawSlice struct {
+	g      int64
+	start  trace.Time
+	dur    time.Duration
+	stack  stackID
+	reason string
+}
+
+type sliceHeap []rawSlice
+
+func (h sliceHeap) Len() int           { return len(h) }
+func (h sliceHeap) Less(i, j int) bool { return h[i].dur < h[j].dur }
+func (h sliceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *sliceHeap) Push(x any)        { *h = append(*h, x.(rawSlice)) }
+func (h *sliceHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+const (
+	maxUnits   = 1024
+	maxRegions = 16
+)
+
+type analyzer struct {
+	opt     Options
+	stacks  *stackTable
+	reasons *reasonTable
+
+	events     int64
+	syncs      int64
+	first      trace.Time
+	last       trace.Time
+	goroutines int
+	gs         map[trace.GoID]*gstate
+
+	off      map[offKey]*valueAgg
+	blocks   map[blockKey]*blockAgg
+	waits    []WaitTotal // index reason
+	loops    map[frameID]*loopAgg
+	slices   sliceHeap
+	sites    map[stackID]*latAgg
+	unitLat  map[uint16]*latAgg
+	schedOff map[schedKey]*valueAgg
+	siteMemo map[[2]stackID]stackID
+	units    []string
+	unitIdx  map[string]uint16
+	cpu      map[stackID]int64
+	cpuN     int64
+
+	gc         GCStats
+	markStart  trace.Time
+	stwStart   trace.Time
+	assistBy   map[frameID]time.Duration
+	preTrace   frameID // "[created before the trace]"
+	frameAwait map[uint8]frameID
+}
+
+func newAnalyzer(opt Options) *analyzer {
+	a := &analyzer{
+		opt:        opt,
+		stacks:     newStackTable(opt.MaxStacks, opt.MaxDepth),
+		reasons:    newReasonTable(),
+		gs:         make(map[trace.GoID]*gstate),
+		off:        make(map[offKey]*valueAgg),
+		blocks:     make(map[blockKey]*blockAgg),
+		loops:      make(map[frameID]*loopAgg),
+		sites:      make(map[stackID]*latAgg),
+		unitLat:    make(map[uint16]*latAgg),
+		schedOff:   make(map[schedKey]*valueAgg),
+		siteMemo:   make(map[[2]stackID]stackID),
+		units:      []string{""},
+		unitIdx:    map[string]uint16{"": 0},
+		cpu:        make(map[stackID]int64),
+		assistBy:   make(map[frameID]time.Duration),
+		frameAwait: make(map[uint8]frameID),
+	}
+	a.preTrace = a.stacks.syntheticFrame("[created before the trace]")
+	return a
+}
+
+func (a *analyzer) event(ev *trace.Event) {
+	now := ev.Time()
+	if a.events == 0 {
+		a.first = now
+	}
+	a.events++
+	if now > a.last {
+		a.last = now
+	}
+	switch ev.Kind() {
+	case trace.EventSync:
+		a.syncs++
+		a.stacks.newGeneration()
+	case trace.EventStateTransition:
+		st := ev.StateTransition()
+		if st.Resource.Kind == trace.ResourceGoroutine {
+			a.goTransition(ev, &st, now)
+		}
+	case trace.EventStackSample:
+		a.cpu[a.stacks.intern(ev.Stack())]++
+		a.cpuN++
+	case trace.EventRangeBegin, trace.EventRangeActive, trace.EventRangeEnd:
+		a.rangeEvent(ev, now)
+	case trace.EventRegionBegin, trace.EventRegionEnd:
+		a.regionEvent(ev)
+	}
+}
+
+func (a *analyzer) g(id trace.GoID) *gstate {
+	g := a.gs[id]
+	if g == nil {
+		g = &gstate{}
+		a.gs[id] = g
+		a.goroutines++
+	}
+	return g
+}
+
+func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now trace.Time) {
+	id := st.Resource.Goroutine()
+	from, to := st.Goroutine()
+	g := a.g(id)
+	if from == to {
+		// A generation re-asserting a state we already track.
+		if g.state == trace.GoUndetermined {
+			a.enter(g, id, to, st, a.stacks.intern(st.Stack), now)
+		}
+		return
+	}
+	stk := a.stacks.intern(st.Stack)
+	switch from {
+	case trace.GoNotExist:
+		if to == trace.GoRunnable {
+			g.site = a.creationSite(stk, a.stacks.intern(ev.Stack()))
+		}
+	case trace.GoRunning:
+		if g.state == trace.GoRunning {
+			a.slice(id, g, now, stk, a.endReason(to, st, stk))
+		}
+	case trace.GoRunnable:
+		if to == trace.GoRunning && g.state == trace.GoRunnable {
+			a.sched(g, time.Duration(now-g.since))
+		}
+	case trace.GoWaiting, trace.GoSyscall:
+		if g.state == from {
+			a.waitEnded(id, g, time.Duration(now-g.since))
+		}
+	}
+	if g.site == 0 && stk != 0 {
+		g.site = a.preTraceSite(stk)
+	}
+	a.enter(g, id, to, st, stk, now)
+}
+
+// enter puts g into state to.
+func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.StateTransition, stk stackID, now trace.Time) {
+	switch to {
+	case trace.GoWaiting:
+		a.resolvePending(id, g)
+		r := a.classify(st.Reason, stk)
+		g.wait = a.waitState(r, stk)
+	case trace.GoSyscall:
+		g.wait = waitState{reason: a.reasons.id(reasonSyscall), stack: stk}
+	case trace.GoNotExist:
+		// A goroutine that waited and then finished was waiting for an
+		// outcome, not for work: its pending wait is not idle.
+		if g.pend.ok {
+			a.addWait(id, g.pend.reason, g.pend.stack, g.pend.dur, false)
+		}
+		delete(a.gs, id)
+		return
+	}
+	g.state = to
+	g.since = now
+}
+
+func (a *analyzer) endReason(to trace.GoState, st *trace.StateTransition, stk stackID) string {
+	switch to {
+	case trace.GoRunnable:
+		if st.Reason == "" {
+			return "stopped"
+		}
+		return st.Reason
+	case trace.GoWaiting:
+		return a.reasons.names[a.classify(st.Reason, stk)]
+	case trace.GoSyscall:
+		return reasonSyscall
+	case trace.GoNotExist:
+		return "exit"
+	}
+	return to.String()
+}
+
+// waitState decides, when a wait begins, whether it may be idle.
+func (a *analyzer) waitState(r uint8, stk stackID) waitState {
+	w := waitState{reason: r, stack: stk}
+	switch a.reasons.names[r] {
+	case reasonIO:
+		// Stacks recorded at a generation's start may begin at
+		// internal/poll.(*FD).Read rather than in the runtime.
+		if a.stacks.hasFuncPrefix(stk, "internal/poll.(*FD).Accept") {
+			w.alwaysIdle = true
+		} else if a.stacks.hasFuncPrefix(stk, "internal/poll.(*pollDesc).waitRead") ||
+			a.stacks.hasFuncPrefix(stk, "internal/poll.(*FD).Read") ||
+			a.stacks.hasFuncPrefix(stk, "internal/poll.(*FD).RawRead") {
+			w.candidate = true
+		}
+	case reasonUnknown:
+		// Already waiting when the trace began, with no stack: we know
+		// neither why nor where, so only the evidence of the trace
+		// (it never woke, or woke and did nothing) can call it idle.
+		w.candidate = stk == 0
+	case reasonChanRecv, reasonSelect, reasonCond:
+		w.candidate = true
+	case reasonForever, reasonSystem, reasonGCSweep, reasonGCWeak:
+		w.alwaysIdle = true
+	}
+	return w
+}
+
+// slice closes g's running slice at now.
+func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, reason string) {
+	d := time.Duration(now - g.since)
+	g.work += d
+	if d >= a.opt.LongSlice && stk != 0 {
+		top := a.stacks.userTop[stk]
+		if a.stacks.frames[top].user {
+			l := a.loops[top]
+			if l == nil {
+				l = &loopAgg{}
+				a.loops[top] = l
+			}
+			l.count++
+			l.total += d
+			if d > l.max {
+				l.max, l.stack, l.g = d, stk, int64(id)
+			}
+		}
+	}
+	if len(a.slices) == a.opt.TopSlices && d <= a.slices[0].dur {
+		return
+	}
+	s := rawSlice{g: int64(id), start: g.since, dur: d, stack: stk, reason: reason}
+	if len(a.slices) == a.opt.TopSlices {
+		a.slices[0] = s
+		heap.Fix(&a.slices, 0)
+		return
+	}
+	heap.Push(&a.slices, s)
+}
+
+// waitEnded closes g's wait (or syscall) that lasted d.
+func (a *analyzer) waitEnded(id trace.GoID, g *gstate, d time.Duration) {
+	w := g.wait
+	if w.candidate && d >= a.opt.IdleMinWait {
+		a.resolvePending(id, g)
+		g.pend = pendWait{ok: true, reason: w.reason, stack: w.stack, dur: d}
+		g.work = 0
+		return
+	}
+	a.addWait(id, w.reason, w.stack, d, w.alwaysIdle)
+}
+
+// resolvePending decides a pending wait when g waits again (or exits): it
+// was idle if g did almost no work after it.
+func (a *analyzer) resolvePending(id trace.GoID, g *gstate) {
+	if !g.pend.ok {
+		return
+	}
+	p := g.pend
+	g.pend = pendWait{}
+	a.addWait(id, p.reason, p.stack, p.dur, g.work <= a.opt.IdleMaxWork)
+}
+
+func (a *analyzer) addWait(id trace.GoID, r uint8, stk stackID, d time.Duration, idle bool) {
+	for int(r) >= len(a.waits) {
+		a.waits = append(a.waits, WaitTotal{Reason: a.reasons.names[len(a.waits)]})
+	}
+	w := &a.waits[r]
+	w.Count++
+	w.Total += d
+	w.Max = max(w.Max, d)
+	if idle {
+		w.IdleCount++
+		w.IdleTotal += d
+	}
+	k := offKey{stack: stk, reason: r, idle: idle}
+	v := a.off[k]
+	if v == nil {
+		v = &valueAgg{}
+		a.off[k] = v
+	}
+	v.count++
+	v.ns += int64(d)
+
+	bk := blockKey{reason: r, culprit: a.stacks.userTop[stk], idle: idle}
+	b := a.blocks[bk]
+	if b == nil {
+		b = &blockAgg{}
+		a.blocks[bk] = b
+	}
+	b.count++
+	b.total += d
+	if d > b.max || b.stack == 0 {
+		b.max, b.stack, b.g = max(d, b.max), stk, int64(id)
+	}
+}
+
+func (a *analyzer) sched(g *gstate, d time.Duration) {
+	site := g.site
+	unit := uint16(0)
+	if n := len(g.regions); n > 0 {
+		unit = g.regions[n-1]
+	}
+	l := a.sites[site]
+	if l == nil {
+		l = &latAgg{}
+		a.sites[site] = l
+	}
+	l.add(d)
+	if unit != 0 {
+		u := a.unitLat[unit]
+		if u == nil {
+			u = &latAgg{}
+			a.unitLat[unit] = u
+		}
+		u.add(d)
+	}
+	k := schedKey{site: site, unit: unit}
+	v := a.schedOff[k]
+	if v == nil {
+		v = &valueAgg{}
+		a.schedOff[k] = v
+	}
+	v.count++
+	v.ns += int64(d)
+}
+
+// creationSite is the scheduling-latency stack of a goroutine: its entry
+// function as the leaf ("go pkg.worker"), above the stack that created it.
+func (a *analyzer) creationSite(start, creator stackID) stackID {
+	key := [2]stackID{start, creator}
+	if s, ok := a.siteMemo[key]; ok {
+		return s
+	}
+	ids := make([]frameID, 0, 1+len(a.stacks.stacks[creator]))
+	if start != 0 {
+		e := a.stacks.frames[a.stacks.stacks[start][0]]
+		ids = append(ids, a.stacks.frame(frameKey{fn: "go " + e.fn, file: e.file, line: e.line}))
+	}
+	ids = append(ids, a.stacks.stacks[creator]...)
+	s := a.stacks.internIDs(ids)
+	if len(a.siteMemo) < a.opt.MaxStacks {
+		a.siteMemo[key] = s
+	}
+	return s
+}
+
+// preTraceSite names goroutines created before the trace started by the
+// outermost function of the first stack seen for them.
+func (a *analyzer) preTraceSite(stk stackID) stackID {
+	key := [2]stackID{stk, 0}
+	if s, ok := a.siteMemo[key]; ok {
+		return s
+	}
+	fs := a.stacks.stacks[stk]
+	entry := fs[len(fs)-1]
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fn := a.stacks.frames[fs[i]].fn; fn != "runtime.goexit" {
+			entry = fs[i]
+			break
+		}
+	}
+	e := a.stacks.frames[entry]
+	ids := []frameID{a.stacks.frame(frameKey{fn: "go " + e.fn, file: e.file, line: e.line}), a.preTrace}
+	s := a.stacks.internIDs(ids)
+	if len(a.siteMemo) < a.opt.MaxStacks {
+		a.siteMemo[key] = s
+	}
+	return s
+}
+
+func (a *analyzer) regionEvent(ev *trace.Event) {
+	id := ev.Goroutine()
+	if id == trace.NoGoroutine {
+		return
+	}
+	g := a.gs[id]
+	if g == nil {
+		return
+	}
+	typ := ev.Region().Type
+	if ev.Kind() == trace.EventRegionBegin {
+		if len(g.regions) < maxRegions {
+			g.regions = append(g.regions, a.unit(typ))
+		}
+		return
+	}
+	if n := len(g.regions); n > 0 {
+		g.regions = g.regions[:n-1]
+	}
+}
+
+func (a *analyzer) unit(name string) uint16 {
+	if i, ok := a.unitIdx[name]; ok {
+		return i
+	}
+	if len(a.units) >= maxUnits {
+		return 0
+	}
+	i := uint16(len(a.units))
+	a.units = append(a.units, name)
+	a.unitIdx[name] = i
+	return i
+}
+
+func (a *analyzer) rangeEvent(ev *trace.Event, now trace.Time) {
+	r := ev.Range()
+	kind := ev.Kind()
+	switch {
+	case r.Name == "GC concurrent mark phase":
+		switch kind {
+		case trace.EventRangeBegin:
+			a.gc.Cycles++
+			a.markStart = now
+		case trace.EventRangeActive:
+			a.markStart = now
+		case trace.EventRangeEnd:
+			if a.markStart != 0 {
+				a.gc.MarkTotal += time.Duration(now - a.markStart)
+				a.markStart = 0
+			}
+		}
+	case strings.HasPrefix(r.Name, "stop-the-world ("):
+		switch kind {
+		case trace.EventRangeBegin, trace.EventRangeActive:
+			a.stwStart = now
+		case trace.EventRangeEnd:
+			if a.stwStart == 0 {
+				return
+			}
+			d := time.Duration(now - a.stwStart)
+			a.gc.STWCount++
+			a.gc.STWTotal += d
+			a.gc.STWMax = max(a.gc.STWMax, d)
+			if len(a.gc.Windows) < maxWindows {
+				reason := strings.TrimSuffix(strings.TrimPrefix(r.Name, "stop-the-world ("), ")")
+				a.gc.Windows = append(a.gc.Windows, STWWindow{Start: time.Duration(a.stwStart - a.first), Duration: d, Reason: reason})
+			}
+			a.stwStart = 0
+		}
+	case r.Name == "GC mark assist":
+		if r.Scope.Kind != trace.ResourceGoroutine {
+			return
+		}
+		g := a.gs[r.Scope.Goroutine()]
+		if g == nil {
+			return
+		}
+		switch kind {
+		case trace.EventRangeBegin, trace.EventRangeActive:
+			g.assistStart = now
+		case trace.EventRangeEnd:
+			if g.assistStart == 0 {
+				return
+			}
+			d := time.Duration(now - g.assistStart)
+			g.assistStart = 0
+			a.gc.AssistTotal += d
+			if stk := a.stacks.intern(ev.Stack()); stk != 0 {
+				a.assistBy[a.stacks.userTop[stk]] += d
+			}
+		}
+	}
+}
