@@ -105,7 +105,7 @@ type Slice struct {
 	Goroutine int64
 	Start     time.Duration // since the trace's first event
 	Duration  time.Duration
-	EndReason string // why it stopped running: "preempted", a wait reason, "syscall", "exit", "trace end"
+	EndReason string          // why it stopped running: "preempted", a wait reason, "syscall", "exit", "trace end"
 	Culprit   inspect.Frame   // first user-code frame where it stopped
 	Stack     []inspect.Frame // where it stopped, leaf first
 }
@@ -131,13 +131,13 @@ type SchedTotal struct {
 
 // GCStats summarises garbage collection in the trace.
 type GCStats struct {
-	Cycles      int             `json:"cycles"` // mark phases that began in the trace
-	STWCount    int             `json:"stw_count"`
-	STWTotal    time.Duration   `json:"stw_total"`
-	STWMax      time.Duration   `json:"stw_max"`
-	AssistTotal time.Duration   `json:"assist_total"`
-	Windows     []STWWindow     `json:"windows,omitempty"` // the first maxWindows stop-the-world windows
-	MarkTotal   time.Duration   `json:"mark_total"`
+	Cycles      int           `json:"cycles"` // mark phases that began in the trace
+	STWCount    int           `json:"stw_count"`
+	STWTotal    time.Duration `json:"stw_total"`
+	STWMax      time.Duration `json:"stw_max"`
+	AssistTotal time.Duration `json:"assist_total"`
+	Windows     []STWWindow   `json:"windows,omitempty"` // the first maxWindows stop-the-world windows
+	MarkTotal   time.Duration `json:"mark_total"`
 }
 
 // STWWindow is one stop-the-world pause.

@@ -10,52 +10,52 @@ import (
 // "sync" is refined from the blocking stack, so a mutex and a WaitGroup are told
 // apart.
 const (
-	reasonChanRecv   = "chan receive"
-	reasonChanSend   = "chan send"
-	reasonSelect     = "select"
-	reasonForever    = "forever" // nil channel, empty select
-	reasonIO         = "IO wait"
-	reasonSyscall    = "syscall"
-	reasonSleep      = "sleep"
-	reasonMutex      = "sync.Mutex.Lock"
-	reasonRLock      = "sync.RWMutex.RLock"
-	reasonWLock      = "sync.RWMutex.Lock"
-	reasonWaitGroup  = "sync.WaitGroup.Wait"
-	reasonCond       = "sync.Cond.Wait"
-	reasonSema       = "semacquire"
-	reasonGCAssist   = "GC assist wait"
-	reasonGCSweep    = "GC sweep wait"
-	reasonGCWait     = "wait until GC ends"
-	reasonGCWeak     = "GC weak to strong wait"
-	reasonSystem     = "system goroutine wait"
-	reasonDebugCall  = "wait for debug call"
-	reasonSynctest   = "synctest"
-	reasonUnknown    = "unspecified"
-	reasonOther      = "other"
-	maxRawReasons    = 32 // distinct unknown reason strings kept verbatim; more fold into "other"
+	reasonChanRecv  = "chan receive"
+	reasonChanSend  = "chan send"
+	reasonSelect    = "select"
+	reasonForever   = "forever" // nil channel, empty select
+	reasonIO        = "IO wait"
+	reasonSyscall   = "syscall"
+	reasonSleep     = "sleep"
+	reasonMutex     = "sync.Mutex.Lock"
+	reasonRLock     = "sync.RWMutex.RLock"
+	reasonWLock     = "sync.RWMutex.Lock"
+	reasonWaitGroup = "sync.WaitGroup.Wait"
+	reasonCond      = "sync.Cond.Wait"
+	reasonSema      = "semacquire"
+	reasonGCAssist  = "GC assist wait"
+	reasonGCSweep   = "GC sweep wait"
+	reasonGCWait    = "wait until GC ends"
+	reasonGCWeak    = "GC weak to strong wait"
+	reasonSystem    = "system goroutine wait"
+	reasonDebugCall = "wait for debug call"
+	reasonSynctest  = "synctest"
+	reasonUnknown   = "unspecified"
+	reasonOther     = "other"
+	maxRawReasons   = 32 // distinct unknown reason strings kept verbatim; more fold into "other"
 )
 
 // traceReasons maps the trace's block reasons to the runtime's words.
 var traceReasons = map[string]string{
-	"chan receive":                  reasonChanRecv,
-	"chan send":                     reasonChanSend,
-	"select":                        reasonSelect,
-	"forever":                       reasonForever,
-	"network":                       reasonIO,
-	"sleep":                         reasonSleep,
-	"sync.(*Cond).Wait":             reasonCond,
-	"GC mark assist wait for work":  reasonGCAssist,
-	"GC background sweeper wait":    reasonGCSweep,
-	"wait until GC ends":            reasonGCWait,
-	"GC weak to strong wait":        reasonGCWeak,
-	"system goroutine wait":         reasonSystem,
-	"wait for debug call":           reasonDebugCall,
-	"synctest":                      reasonSynctest,
-	"unspecified":                   reasonUnknown,
-	"":                              reasonUnknown,
-	"sync":                          reasonSema,
-	"preempted":                     reasonOther,
-	"runtime.Gosched":               reasonOther,
+	"chan receive":                 reasonChanRecv,
+	"chan send":                    reasonChanSend,
+	"select":                       reasonSelect,
+	"forever":                      reasonForever,
+	"network":                      reasonIO,
+	"sleep":                        reasonSleep,
+	"sync.(*Cond).Wait":            reasonCond,
+	"GC mark assist wait for work": reasonGCAssist,
+	"GC background sweeper wait":   reasonGCSweep,
+	"wait until GC ends":           reasonGCWait,
+	"GC weak to strong wait":       reasonGCWeak,
+	"system goroutine wait":        reasonSystem,
+	"wait for debug call":          reasonDebugCall,
+	"synctest":                     reasonSynctest,
+	"unspecified":                  reasonUnknown,
+	"":                             reasonUnknown,
+	"sync":                         reasonSema,
+	"preempted":                    reasonOther,
+	"runtime.Gosched":              reasonOther,
 }
 
 // syncRefine names a "sync" block by the sync function on its stack.
