@@ -16,7 +16,10 @@ import (
 // Load is a bounded syslog load generator for loopback: Conns connections each
 // send Lines lines as fast as the forwarder takes them (or until Duration has
 // passed, whichever comes first), and optionally one latency probe connection
-// sends a timestamped line every ProbeInterval. It refuses any address that is
+// sends a timestamped line every ProbeInterval. With Burst, each connection
+// sends Burst lines at once and then pauses, the way relays such as rsyslog
+// flush their queues: the average rate stays below what the forwarder can
+// take, but each burst arrives as one big batch. It refuses any address that is
 // not loopback, so it cannot be pointed at someone else's server.
 //
 // Line i of connection c carries "#c/i " at the start of its message, so a
@@ -26,6 +29,8 @@ type Load struct {
 	Conns         int           // bulk connections; default 4
 	Lines         int           // lines per bulk connection; 0: until Duration
 	Duration      time.Duration // upper bound on the run; 0 with Lines 0 is refused
+	Burst         int           // if > 0, send this many lines at once, then pause
+	Pause         time.Duration // the pause between bursts
 	ProbeInterval time.Duration // 0: no probe connection
 	Seed          uint64        // for the line mix; same seed, same lines
 	Time          time.Time     // if set, the timestamp of every bulk line, so runs are reproducible
@@ -147,6 +152,21 @@ func (l Load) sendBulk(ctx context.Context, conn int, sent *atomic.Int64) error 
 			}
 			if l.Time.IsZero() {
 				now = time.Now()
+			}
+		}
+		if l.Burst > 0 && i > 0 && i%l.Burst == 0 {
+			if err := w.Flush(); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("forwarder: load: connection %d: %w", conn, err)
+			}
+			t := time.NewTimer(l.Pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
 			}
 		}
 		line = AppendLine(line[:0], rng, now, conn, i)

@@ -1,11 +1,11 @@
 package forwarder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -144,6 +144,9 @@ func (r *Receiver) accept() {
 
 var probeKey = []byte(`"msg":"` + ProbePrefix)
 
+// serve reads records in large chunks and looks only at what it must (line
+// ends, probe lines), so the sink costs the pipeline far less than the
+// forwarder's own rewriting and never becomes the bottleneck being measured.
 func (r *Receiver) serve(c net.Conn) {
 	defer r.wg.Done()
 	defer func() {
@@ -152,33 +155,67 @@ func (r *Receiver) serve(c net.Conn) {
 		r.mu.Unlock()
 		c.Close()
 	}()
-	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		rec := sc.Bytes()
+	const maxRecord = 1 << 20
+	buf := make([]byte, 256<<10)
+	have := 0
+	for {
+		n, err := c.Read(buf[have:])
 		now := time.Now()
-		r.records.Add(1)
-		if i := bytes.Index(rec, probeKey); i >= 0 {
-			digits := rec[i+len(probeKey):]
+		have += n
+		data := buf[:have]
+		end := bytes.LastIndexByte(data, '\n') + 1 // complete records: data[:end]
+		recs := data[:end]
+		r.records.Add(int64(bytes.Count(recs, []byte{'\n'})))
+		for p := recs; ; {
+			i := bytes.Index(p, probeKey)
+			if i < 0 {
+				break
+			}
+			digits := p[i+len(probeKey):]
 			if j := bytes.IndexByte(digits, '"'); j > 0 {
 				if ns, err := strconv.ParseInt(string(digits[:j]), 10, 64); err == nil {
 					r.addLatency(now.Sub(time.Unix(0, ns)))
 				}
 			}
+			p = digits
 		}
 		if r.keep > 0 {
-			r.mu.Lock()
-			if len(r.kept) < r.keep {
-				r.kept = append(r.kept, bytes.Clone(rec))
+			r.keepRecords(recs)
+		}
+		have = copy(buf, data[end:])
+		if have == len(buf) { // a record longer than the buffer: grow, up to maxRecord
+			if len(buf) >= maxRecord {
+				r.fail(fmt.Errorf("forwarder: receiver: record longer than %d bytes", maxRecord))
+				return
 			}
-			r.mu.Unlock()
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		if err != nil {
+			if have > 0 {
+				r.fail(fmt.Errorf("forwarder: receiver: %d bytes after the last newline", have))
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				r.fail(fmt.Errorf("forwarder: receiver: %w", err))
+			}
+			return
 		}
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, net.ErrClosed) {
-		r.mu.Lock()
-		r.errs = append(r.errs, fmt.Errorf("forwarder: receiver: %w", err))
-		r.mu.Unlock()
+}
+
+func (r *Receiver) keepRecords(recs []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(recs) > 0 && len(r.kept) < r.keep {
+		i := bytes.IndexByte(recs, '\n')
+		r.kept = append(r.kept, bytes.Clone(recs[:i]))
+		recs = recs[i+1:]
 	}
+}
+
+func (r *Receiver) fail(err error) {
+	r.mu.Lock()
+	r.errs = append(r.errs, err)
+	r.mu.Unlock()
 }
 
 func (r *Receiver) addLatency(d time.Duration) {

@@ -239,4 +239,3 @@ func isTimestamp3164(b []byte) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
