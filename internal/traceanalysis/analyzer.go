@@ -24,6 +24,7 @@ type gstate struct {
 }
 
 type waitState struct {
+	spare      int64 // spareAt() when the wait began
 	reason     uint8
 	stack      stackID
 	candidate  bool // idle if nothing comes of it (see the package doc)
@@ -185,6 +186,9 @@ type analyzer struct {
 	cpuN     int64
 
 	gc         GCStats
+	idleProcs  int64      // Ps idle now
+	spareSum   int64      // integral of idle Ps over time, in P-nanoseconds, up to spareTime
+	spareTime  trace.Time // when spareSum was last brought up to date
 	markStart  trace.Time
 	stwStart   trace.Time
 	assistBy   map[frameID]time.Duration
@@ -230,8 +234,11 @@ func (a *analyzer) event(ev *trace.Event) {
 		a.stacks.newGeneration()
 	case trace.EventStateTransition:
 		st := ev.StateTransition()
-		if st.Resource.Kind == trace.ResourceGoroutine {
+		switch st.Resource.Kind {
+		case trace.ResourceGoroutine:
 			a.goTransition(ev, &st, now)
+		case trace.ResourceProc:
+			a.procTransition(&st, now)
 		}
 	case trace.EventStackSample:
 		a.cpu[a.stacks.intern(ev.Stack())]++
@@ -296,6 +303,7 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.S
 		a.resolvePending(id, g)
 		r := a.classify(st.Reason, stk)
 		g.wait = a.waitState(r, stk)
+		g.wait.spare = a.spareAt(now)
 	case trace.GoSyscall:
 		g.wait = waitState{reason: a.reasons.id(reasonSyscall), stack: stk}
 	case trace.GoNotExist:
@@ -355,6 +363,33 @@ func (a *analyzer) waitState(r uint8, stk stackID) waitState {
 	return w
 }
 
+// procTransition keeps the count of idle Ps and its integral over time, so
+// the average number of idle Ps during any wait costs two subtractions.
+func (a *analyzer) procTransition(st *trace.StateTransition, now trace.Time) {
+	from, to := st.Proc()
+	if from == to {
+		return // a generation re-asserting a state we already track
+	}
+	a.spareAt(now)
+	if from == trace.ProcIdle {
+		a.idleProcs = max(a.idleProcs-1, 0)
+	}
+	if to == trace.ProcIdle {
+		a.idleProcs++
+	}
+}
+
+// spareAt brings the idle-P integral up to now and returns it.
+func (a *analyzer) spareAt(now trace.Time) int64 {
+	if a.spareTime != 0 && now > a.spareTime {
+		a.spareSum += a.idleProcs * int64(now-a.spareTime)
+	}
+	if now > a.spareTime {
+		a.spareTime = now
+	}
+	return a.spareSum
+}
+
 // slice closes g's running slice at now.
 func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, reason string) {
 	d := time.Duration(now - g.since)
@@ -389,7 +424,11 @@ func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, 
 // waitEnded closes g's wait (or syscall) that lasted d.
 func (a *analyzer) waitEnded(id trace.GoID, g *gstate, d time.Duration) {
 	w := g.wait
-	if w.candidate && d >= a.opt.IdleMinWait {
+	// Idle needs spare capacity: on average at least half a P idle while it
+	// waited. A goroutine that waited while every P was busy may have waited
+	// for a producer that could not run, not for the absence of work.
+	spare := a.spareAt(g.since+trace.Time(d)) - w.spare
+	if w.candidate && d >= a.opt.IdleMinWait && 2*spare >= int64(d) {
 		a.resolvePending(id, g)
 		g.pend = pendWait{ok: true, reason: w.reason, stack: w.stack, dur: d}
 		g.work = 0
