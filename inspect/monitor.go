@@ -133,6 +133,7 @@ type Monitor struct {
 	endedQ    chan ended
 	wake      chan struct{}
 	dropped   atomic.Uint64
+	scans     atomic.Uint64 // completed scans, for tests
 
 	stallMu  sync.Mutex
 	stalls   []Stall // ring of the last MaxStalls reports

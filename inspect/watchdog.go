@@ -78,7 +78,8 @@ func (m *Monitor) wakeWatchdog() {
 	}
 }
 
-// Close stops the watchdog and waits for it to exit. Units keep being timed
+// Close stops the watchdog and waits for it to exit, after it delivered the
+// final reports of reported units that ended before Close. Units keep being timed
 // and counted after Close, but are no longer watched. Close is idempotent.
 func (m *Monitor) Close() {
 	m.wdMu.Lock()
@@ -114,6 +115,7 @@ func (m *Monitor) watch(done chan struct{}) {
 	for {
 		select {
 		case <-m.wdStop:
+			w.drainEnded() // final reports of units that ended before Close
 			return
 		case e := <-m.endedQ:
 			w.ended(e)
@@ -123,6 +125,7 @@ func (m *Monitor) watch(done chan struct{}) {
 		}
 		w.drainEnded()
 		active := w.scan()
+		m.scans.Add(1)
 		now := nanotime()
 		if active > 0 || len(w.tracked) > 0 {
 			idleSince = now
