@@ -2,6 +2,7 @@ package traceanalysis
 
 import (
 	"container/heap"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -14,6 +15,10 @@ type gstate struct {
 	state trace.GoState
 	since trace.Time
 	site  stackID // scheduling latency site: entry function + creator stack
+
+	lat     *latAgg   // a.sites[latSite], cached
+	latOff  *valueAgg // a.schedOff[{latSite, 0}], cached
+	latSite stackID
 
 	wait waitState // the wait in progress, when state is waiting or syscall
 	pend pendWait  // a finished long idle-candidate wait awaiting its verdict
@@ -29,6 +34,21 @@ type waitState struct {
 	stack      stackID
 	candidate  bool // idle if nothing comes of it (see the package doc)
 	alwaysIdle bool // accept, runtime background workers, empty select
+}
+
+// stackInfo is what the analysis caches per interned stack.
+type stackInfo struct {
+	ok   bool
+	raw  string    // the trace reason last seen waiting at this stack
+	wait waitState // its classification
+	offs []*offAgg
+}
+
+type offAgg struct {
+	reason uint8
+	idle   bool
+	v      *valueAgg
+	b      *blockAgg
 }
 
 type pendWait struct {
@@ -94,20 +114,12 @@ func (l *latAgg) add(d time.Duration) {
 
 func latBucket(d time.Duration) int {
 	v := uint64(max(d, 1))
-	lg := 63 - leadingZeros(v)
+	lg := 63 - bits.LeadingZeros64(v)
 	sub := 0
 	if lg >= 2 {
 		sub = int(v>>(lg-2)) & 3
 	}
 	return min(lg*4+sub, 255)
-}
-
-func leadingZeros(v uint64) int {
-	n := 0
-	for i := 63; i >= 0 && v&(1<<uint(i)) == 0; i-- {
-		n++
-	}
-	return n
 }
 
 // bucketUpper is the largest duration in bucket b.
@@ -185,6 +197,7 @@ type analyzer struct {
 	cpu      map[stackID]int64
 	cpuN     int64
 
+	info       []stackInfo // index stackID
 	gc         GCStats
 	idleProcs  int64      // Ps idle now
 	spareSum   int64      // integral of idle Ps over time, in P-nanoseconds, up to spareTime
@@ -267,19 +280,33 @@ func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now 
 	if from == to {
 		// A generation re-asserting a state we already track.
 		if g.state == trace.GoUndetermined {
-			a.enter(g, id, to, st, a.stacks.intern(st.Stack), now)
+			stk := a.stacks.intern(st.Stack)
+			if g.site == 0 && stk != 0 {
+				g.site = a.preTraceSite(stk)
+			}
+			a.enter(g, id, to, st, stk, now)
 		}
 		return
 	}
-	stk := a.stacks.intern(st.Stack)
+	// Only transitions out of running (and creations) carry a stack worth
+	// interning; skipping the rest keeps the hot path to a few map lookups.
+	var stk stackID
 	switch from {
 	case trace.GoNotExist:
+		stk = a.stacks.intern(st.Stack)
 		if to == trace.GoRunnable {
 			g.site = a.creationSite(stk, a.stacks.intern(ev.Stack()))
 		}
 	case trace.GoRunning:
+		stk = a.stacks.intern(st.Stack)
+		if to == trace.GoWaiting {
+			g.wait = a.waitFor(st.Reason, stk)
+		}
 		if g.state == trace.GoRunning {
-			a.slice(id, g, now, stk, a.endReason(to, st, stk))
+			a.slice(id, g, now, stk, to, st.Reason)
+		}
+		if to == trace.GoWaiting {
+			a.resolvePending(id, g) // after the slice: its work counts
 		}
 	case trace.GoRunnable:
 		if to == trace.GoRunning && g.state == trace.GoRunnable {
@@ -289,6 +316,8 @@ func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now 
 		if g.state == from {
 			a.waitEnded(id, g, time.Duration(now-g.since))
 		}
+	default:
+		stk = a.stacks.intern(st.Stack)
 	}
 	if g.site == 0 && stk != 0 {
 		g.site = a.preTraceSite(stk)
@@ -296,13 +325,33 @@ func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now 
 	a.enter(g, id, to, st, stk, now)
 }
 
+// waitFor returns the wait state for a goroutine that starts waiting with the
+// trace's reason raw at stack stk. Stacks nearly always wait for the same
+// reason, so the classification is cached per stack.
+func (a *analyzer) waitFor(raw string, stk stackID) waitState {
+	if int(stk) < len(a.info) {
+		if in := &a.info[stk]; in.ok && in.raw == raw {
+			return in.wait
+		}
+	}
+	w := a.waitState(a.classify(raw, stk), stk)
+	for int(stk) >= len(a.info) {
+		a.info = append(a.info, stackInfo{})
+	}
+	a.info[stk].ok, a.info[stk].raw, a.info[stk].wait = true, raw, w
+	return w
+}
+
 // enter puts g into state to.
 func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.StateTransition, stk stackID, now trace.Time) {
 	switch to {
 	case trace.GoWaiting:
-		a.resolvePending(id, g)
-		r := a.classify(st.Reason, stk)
-		g.wait = a.waitState(r, stk)
+		if g.state != trace.GoRunning {
+			// Waiting when the trace began (the usual path sets the
+			// wait in goTransition).
+			a.resolvePending(id, g)
+			g.wait = a.waitFor(st.Reason, stk)
+		}
 		g.wait.spare = a.spareAt(now)
 	case trace.GoSyscall:
 		g.wait = waitState{reason: a.reasons.id(reasonSyscall), stack: stk}
@@ -319,19 +368,21 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.S
 	g.since = now
 }
 
-func (a *analyzer) endReason(to trace.GoState, st *trace.StateTransition, stk stackID) string {
+func (a *analyzer) endReason(g *gstate, to trace.GoState, raw string) string {
 	switch to {
 	case trace.GoRunnable:
-		if st.Reason == "" {
+		if raw == "" {
 			return "stopped"
 		}
-		return st.Reason
+		return raw
 	case trace.GoWaiting:
-		return a.reasons.names[a.classify(st.Reason, stk)]
+		return a.reasons.names[g.wait.reason]
 	case trace.GoSyscall:
 		return reasonSyscall
 	case trace.GoNotExist:
 		return "exit"
+	case trace.GoUndetermined:
+		return raw // "trace end"
 	}
 	return to.String()
 }
@@ -390,8 +441,8 @@ func (a *analyzer) spareAt(now trace.Time) int64 {
 	return a.spareSum
 }
 
-// slice closes g's running slice at now.
-func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, reason string) {
+// slice closes g's running slice at now; to and raw say why it ended.
+func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, to trace.GoState, raw string) {
 	d := time.Duration(now - g.since)
 	g.work += d
 	if d >= a.opt.LongSlice && stk != 0 {
@@ -412,7 +463,7 @@ func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, 
 	if len(a.slices) == a.opt.TopSlices && d <= a.slices[0].dur {
 		return
 	}
-	s := rawSlice{g: int64(id), start: g.since, dur: d, stack: stk, reason: reason}
+	s := rawSlice{g: int64(id), start: g.since, dur: d, stack: stk, reason: a.endReason(g, to, raw)}
 	if len(a.slices) == a.opt.TopSlices {
 		a.slices[0] = s
 		heap.Fix(&a.slices, 0)
@@ -460,21 +511,10 @@ func (a *analyzer) addWait(id trace.GoID, r uint8, stk stackID, d time.Duration,
 		w.IdleCount++
 		w.IdleTotal += d
 	}
-	k := offKey{stack: stk, reason: r, idle: idle}
-	v := a.off[k]
-	if v == nil {
-		v = &valueAgg{}
-		a.off[k] = v
-	}
-	v.count++
-	v.ns += int64(d)
-
-	bk := blockKey{reason: r, culprit: a.stacks.userTop[stk], idle: idle}
-	b := a.blocks[bk]
-	if b == nil {
-		b = &blockAgg{}
-		a.blocks[bk] = b
-	}
+	e := a.offEntry(stk, r, idle)
+	e.v.count++
+	e.v.ns += int64(d)
+	b := e.b
 	b.count++
 	b.total += d
 	if d > b.max || b.stack == 0 {
@@ -482,18 +522,57 @@ func (a *analyzer) addWait(id trace.GoID, r uint8, stk stackID, d time.Duration,
 	}
 }
 
+// offEntry finds the aggregates of waits at stk for reason r: a short list
+// per stack (a stack waits for one or two reasons) instead of two hash lookups
+// per wait.
+func (a *analyzer) offEntry(stk stackID, r uint8, idle bool) *offAgg {
+	in := a.offInfo(stk)
+	for _, e := range in.offs {
+		if e.reason == r && e.idle == idle {
+			return e
+		}
+	}
+	k := offKey{stack: stk, reason: r, idle: idle}
+	v := &valueAgg{}
+	a.off[k] = v
+	bk := blockKey{reason: r, culprit: a.stacks.userTop[stk], idle: idle}
+	b := a.blocks[bk]
+	if b == nil {
+		b = &blockAgg{}
+		a.blocks[bk] = b
+	}
+	e := &offAgg{reason: r, idle: idle, v: v, b: b}
+	if len(in.offs) < 16 {
+		in.offs = append(in.offs, e)
+	}
+	return e
+}
+
+func (a *analyzer) offInfo(stk stackID) *stackInfo {
+	for int(stk) >= len(a.info) {
+		a.info = append(a.info, stackInfo{})
+	}
+	return &a.info[stk]
+}
+
 func (a *analyzer) sched(g *gstate, d time.Duration) {
-	site := g.site
 	unit := uint16(0)
 	if n := len(g.regions); n > 0 {
 		unit = g.regions[n-1]
 	}
-	l := a.sites[site]
-	if l == nil {
-		l = &latAgg{}
-		a.sites[site] = l
+	if g.lat == nil || g.latSite != g.site {
+		// Cache the site's aggregates on the goroutine: one map lookup
+		// per goroutine instead of two per scheduling.
+		g.lat = a.sites[g.site]
+		if g.lat == nil {
+			g.lat = &latAgg{}
+			a.sites[g.site] = g.lat
+		}
+		g.latOff = a.schedValue(schedKey{site: g.site})
+		g.latSite = g.site
 	}
-	l.add(d)
+	g.lat.add(d)
+	v := g.latOff
 	if unit != 0 {
 		u := a.unitLat[unit]
 		if u == nil {
@@ -501,15 +580,19 @@ func (a *analyzer) sched(g *gstate, d time.Duration) {
 			a.unitLat[unit] = u
 		}
 		u.add(d)
+		v = a.schedValue(schedKey{site: g.site, unit: unit})
 	}
-	k := schedKey{site: site, unit: unit}
+	v.count++
+	v.ns += int64(d)
+}
+
+func (a *analyzer) schedValue(k schedKey) *valueAgg {
 	v := a.schedOff[k]
 	if v == nil {
 		v = &valueAgg{}
 		a.schedOff[k] = v
 	}
-	v.count++
-	v.ns += int64(d)
+	return v
 }
 
 // creationSite is the scheduling-latency stack of a goroutine: its entry

@@ -31,7 +31,7 @@ func (a *analyzer) finish() *Result {
 		}
 		switch g.state {
 		case trace.GoRunning:
-			a.slice(id, g, end, 0, "trace end")
+			a.slice(id, g, end, 0, trace.GoUndetermined, "trace end")
 		case trace.GoWaiting, trace.GoSyscall:
 			// Still waiting at the end: nothing came for it during the
 			// trace, so a candidate wait is idle.
