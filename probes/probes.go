@@ -11,6 +11,7 @@ package probes
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotloop/hotloop/inspect"
@@ -60,6 +61,21 @@ type Config struct {
 	SentinelPeriod time.Duration
 	// NoStarvation turns the starvation detector off.
 	NoStarvation bool
+	// DumpInterval is the least time between two rounds of goroutine dumps
+	// (each round stops the world StarvationSamples times, ~50-500 µs each
+	// for a few thousand goroutines). Starvation seen meanwhile is folded
+	// into the next event. Default 1s.
+	DumpInterval time.Duration
+	// StarvationSamples is how many dumps a round takes; a hog must be on a
+	// CPU in all of them. Default 3.
+	StarvationSamples int
+	// MaxDumpBytes caps the goroutine dump buffer. Default 4 MiB (~10-20k
+	// goroutines); goroutines past the cap are not considered.
+	MaxDumpBytes int
+
+	// Monitor is the inspect monitor whose units events are attributed to and
+	// whose latencies the GC probe correlates. Nil means inspect.Default().
+	Monitor *inspect.Monitor
 
 	// GCWindow is the length of the windows in which the GC probe samples
 	// runtime/metrics and inspect unit latencies. Default 200ms.
@@ -85,6 +101,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GCWindow <= 0 {
 		c.GCWindow = 200 * time.Millisecond
+	}
+	if c.DumpInterval <= 0 {
+		c.DumpInterval = time.Second
+	}
+	if c.StarvationSamples <= 0 {
+		c.StarvationSamples = 3
+	}
+	if c.MaxDumpBytes <= 0 {
+		c.MaxDumpBytes = 4 << 20
+	}
+	if c.Monitor == nil {
+		c.Monitor = inspect.Default()
 	}
 	if c.MaxEvents <= 0 {
 		c.MaxEvents = 1024
@@ -115,12 +143,95 @@ type Probes struct {
 	events []Event // ring of the last cfg.MaxEvents
 	next   int
 	total  int
+	self   map[int64]bool // ids of the probes' own goroutines
+	errs   []error        // capped at maxErrs
+
+	// counters, for Stats
+	sentinelTicks atomic.Uint64
+	sentinelLate  atomic.Uint64
+	osPauses      atomic.Uint64
+	dumpSessions  atomic.Uint64
+	unconfirmed   atomic.Uint64
+	eventPanics   atomic.Uint64
+}
+
+const maxErrs = 16
+
+// Stats are the probes' own counters.
+type Stats struct {
+	SentinelTicks uint64 // sentinel wake-ups
+	SentinelLate  uint64 // wake-ups at or past the starvation threshold
+	OSPauses      uint64 // late wake-ups dismissed: the process got little CPU (the OS, not Go, held it)
+	DumpRounds    uint64 // rounds of goroutine dumps taken
+	Unconfirmed   uint64 // rounds that named no hog and had no runtime confirmation: no event
+	Events        uint64 // events emitted
+	EventPanics   uint64 // panics recovered from Config.OnEvent
+}
+
+// Stats returns the probes' counters.
+func (p *Probes) Stats() Stats {
+	p.mu.Lock()
+	ev := p.total
+	p.mu.Unlock()
+	return Stats{
+		SentinelTicks: p.sentinelTicks.Load(),
+		SentinelLate:  p.sentinelLate.Load(),
+		OSPauses:      p.osPauses.Load(),
+		DumpRounds:    p.dumpSessions.Load(),
+		Unconfirmed:   p.unconfirmed.Load(),
+		Events:        uint64(ev),
+		EventPanics:   p.eventPanics.Load(),
+	}
+}
+
+func (p *Probes) addSelf(id int64) {
+	p.mu.Lock()
+	p.self[id] = true
+	p.mu.Unlock()
+}
+
+func (p *Probes) isSelf(id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.self[id]
+}
+
+// fail records an error a probe met while running; Stop returns them.
+func (p *Probes) fail(err error) {
+	p.mu.Lock()
+	if len(p.errs) < maxErrs {
+		p.errs = append(p.errs, err)
+	}
+	p.mu.Unlock()
+}
+
+// unitsByGoroutine maps goroutine ids to the inspect unit each is running.
+// Cost: one scan of the monitor's in-flight table (~10-20 µs); called only
+// when a probe has already fired.
+func (p *Probes) unitsByGoroutine() map[int64]string {
+	m := map[int64]string{}
+	for _, u := range p.cfg.Monitor.InFlight() {
+		if u.Goroutine != 0 {
+			if _, ok := m[u.Goroutine]; !ok { // longest-running first: keep the outermost
+				m[u.Goroutine] = u.Unit
+			}
+		}
+	}
+	return m
 }
 
 // Start starts the probes cfg selects. Call Stop to end them.
 func Start(cfg Config) (*Probes, error) {
 	cfg = cfg.withDefaults()
-	p := &Probes{cfg: cfg, stop: make(chan struct{})}
+	p := &Probes{cfg: cfg, stop: make(chan struct{}), self: map[int64]bool{}}
+	if !cfg.NoStarvation {
+		d := newStarveDetector(p)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			d.run(p.stop)
+		}()
+	}
 	return p, nil
 }
 
@@ -131,7 +242,9 @@ func (p *Probes) Stop() error {
 	p.stopOnce.Do(func() {
 		close(p.stop)
 		p.wg.Wait()
-		p.stopErr = errors.Join()
+		p.mu.Lock()
+		p.stopErr = errors.Join(p.errs...)
+		p.mu.Unlock()
 	})
 	return p.stopErr
 }
@@ -149,15 +262,15 @@ func (p *Probes) emit(e Event) {
 	p.mu.Unlock()
 	if p.cfg.OnEvent != nil {
 		func() {
-			defer func() { _ = recover() }()
+			defer func() {
+				if recover() != nil {
+					p.eventPanics.Add(1)
+				}
+			}()
 			p.cfg.OnEvent(e)
 		}()
 	}
 }
 
-// Findings builds the ranked findings from the events so far.
-func (p *Probes) Findings() []Finding {
-	var fs []Finding
-	findings.Rank(fs)
-	return fs
-}
+// gcFindings is filled in by the GC probe.
+func (p *Probes) gcFindings() []Finding { return nil }
