@@ -254,19 +254,21 @@ func (d *starveDetector) fired(stop <-chan struct{}, now time.Time, gap time.Dur
 	d.p.dumpSessions.Add(1)
 	// A goroutine on a CPU in every sample is a hog only if the starvation
 	// lasted through the samples: the detector's own short sleeps between
-	// them must have woken late too. Otherwise the starvation was over (or
-	// was the OS's doing) and a busy goroutine that yields often would be
-	// blamed for being busy.
-	var hogs []hog
-	if late >= d.sampleGap {
-		hogs = d.hogs(samples)
-	}
-	// Samples taken while starved add their own confirmation of the runtime's
-	// view: read the histogram again (victims woken during the samples).
+	// them must have woken late too (and not by the OS's doing), or the
+	// runtime must have seen goroutines wait past the threshold. Otherwise
+	// the starvation was over and a busy goroutine that yields often would
+	// be blamed for being busy.
+	// The runtime's own histogram is the other witness: victims that waited
+	// past the threshold for a P (read again: some were woken during the
+	// samples).
 	o2, w2 := d.readSched()
 	over += o2
 	worst = max(worst, w2)
 	dur = max(dur, worst)
+	var hogs []hog
+	if late >= d.sampleGap || over >= 2 {
+		hogs = d.hogs(samples)
+	}
 	if len(hogs) == 0 && over < 2 {
 		d.p.unconfirmed.Add(1)
 		return
