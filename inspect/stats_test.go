@@ -1,0 +1,244 @@
+package inspect
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func quiet() Config {
+	return Config{Slow: time.Hour, OnStall: func(Stall) {}}
+}
+
+func TestSnapshot(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := quiet()
+	cfg.SlowUnits = map[string]time.Duration{"b": time.Millisecond}
+	m := NewMonitor(cfg)
+	defer m.Close()
+	ctx := context.Background()
+	for range 10 {
+		m.Begin(ctx, "a").End()
+	}
+	r := m.Begin(ctx, "b")
+	time.Sleep(3 * time.Millisecond) // the work being timed, not synchronization
+	r.End()
+	inflight := m.Begin(ctx, "b")
+	stats := m.Snapshot()
+	if len(stats) != 2 || stats[0].Name != "a" || stats[1].Name != "b" {
+		t.Fatalf("stats %+v", stats)
+	}
+	a, b := stats[0], stats[1]
+	if a.Count != 10 || a.Slow != 0 || a.InFlight != 0 || a.Max > 10*time.Millisecond || a.Total < a.Max {
+		t.Errorf("a = %+v", a)
+	}
+	if b.Count != 1 || b.Slow != 1 || b.InFlight != 1 || b.Max < 3*time.Millisecond || b.Total != b.Max || b.Limit != time.Millisecond {
+		t.Errorf("b = %+v", b)
+	}
+	if b.P50 < 2600*time.Microsecond || b.P999 > b.Max*9/8 {
+		t.Errorf("b quantiles p50 %v p999 %v max %v", b.P50, b.P999, b.Max)
+	}
+	inflight.End()
+	if got := m.Snapshot()[1]; got.InFlight != 0 || got.Count != 2 {
+		t.Errorf("after End: %+v", got)
+	}
+}
+
+func TestInFlight(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	m := NewMonitor(quiet())
+	defer m.Close()
+	release := make(chan struct{})
+	ids := make(chan int64, 3)
+	var wg sync.WaitGroup
+	for _, name := range []string{"x", "y", "y"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.Do(context.Background(), name, func(context.Context) error {
+				ids <- slowGoid()
+				<-release
+				return nil
+			})
+		}()
+	}
+	want := map[int64]bool{<-ids: true, <-ids: true, <-ids: true}
+	got := m.InFlight()
+	close(release)
+	wg.Wait()
+	if len(got) != 3 {
+		t.Fatalf("in flight %+v", got)
+	}
+	names := map[string]int{}
+	for i, u := range got {
+		names[u.Unit]++
+		if haveGetg && !want[u.Goroutine] {
+			t.Errorf("goroutine %d not one of %v", u.Goroutine, want)
+		}
+		if u.Elapsed < 0 || time.Since(u.Start) < u.Elapsed-time.Millisecond {
+			t.Errorf("start/elapsed %+v", u)
+		}
+		if i > 0 && got[i-1].Elapsed < u.Elapsed {
+			t.Error("not sorted longest first")
+		}
+	}
+	if names["x"] != 1 || names["y"] != 2 {
+		t.Errorf("names %v", names)
+	}
+	if len(m.InFlight()) != 0 {
+		t.Error("units still in flight after they ended")
+	}
+}
+
+func TestUnitCap(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	cfg := quiet()
+	cfg.MaxUnits = 2
+	cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	m := NewMonitor(cfg)
+	defer m.Close()
+	for _, n := range []string{"a", "b", "c", "d", "a", "e"} {
+		m.Begin(context.Background(), n).End()
+	}
+	if u := m.NewUnit("zzz"); u.Name() != OverflowUnit {
+		t.Errorf("name past the cap = %q", u.Name())
+	}
+	var got []string
+	counts := map[string]uint64{}
+	for _, s := range m.Snapshot() {
+		got = append(got, s.Name)
+		counts[s.Name] = s.Count
+	}
+	if strings.Join(got, ",") != "a,b,other" || counts["other"] != 3 || counts["a"] != 2 {
+		t.Errorf("units %v counts %v", got, counts)
+	}
+	if n := strings.Count(logs.String(), "too many distinct unit names"); n != 1 {
+		t.Errorf("%d warnings: %s", n, logs.String())
+	}
+}
+
+func TestTableFullStillCounted(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := quiet()
+	cfg.Slots = 1 // rounded up to 64
+	m := NewMonitor(cfg)
+	defer m.Close()
+	var rs []Region
+	for range 200 {
+		rs = append(rs, m.Begin(context.Background(), "x"))
+	}
+	st := m.Snapshot()[0]
+	if st.InFlight != 200 || st.Unwatched == 0 || st.Unwatched > 200-probeSlots {
+		t.Errorf("in flight %d unwatched %d", st.InFlight, st.Unwatched)
+	}
+	for _, r := range rs {
+		r.End()
+	}
+	st = m.Snapshot()[0]
+	if st.InFlight != 0 || st.Count != 200 {
+		t.Errorf("after End: %+v", st)
+	}
+}
+
+func TestBeginEndAllocs(t *testing.T) {
+	m := NewMonitor(quiet())
+	defer m.Close()
+	ctx := context.Background()
+	u := m.NewUnit("x")
+	m.NewUnit("y")
+	if n := testing.AllocsPerRun(1000, func() { u.Begin(ctx).End() }); n != 0 {
+		t.Errorf("Unit.Begin/End: %v allocs", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { m.Begin(ctx, "y").End() }); n != 0 {
+		t.Errorf("Begin(name)/End: %v allocs", n)
+	}
+	fn := func(context.Context) error { return nil }
+	if n := testing.AllocsPerRun(1000, func() { u.Do(ctx, fn) }); n != 0 {
+		t.Errorf("Unit.Do: %v allocs", n)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := quiet()
+	cfg.Labels = true
+	m := NewMonitor(cfg)
+	defer m.Close()
+	var got string
+	m.Do(context.Background(), "decode", func(ctx context.Context) error {
+		got, _ = pprof.Label(ctx, "unit")
+		return nil
+	})
+	if got != "decode" {
+		t.Errorf("label = %q", got)
+	}
+}
+
+func TestHandlerAndGo(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rec := newRecorder()
+	m := NewMonitor(Config{Slow: 30 * time.Millisecond, OnStall: rec.on})
+	defer m.Close()
+	release := make(chan struct{})
+	h := m.Handler("http", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		w.Write([]byte("ok"))
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for range 3 {
+		resp, err := http.Get(srv.URL + "/fast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/slow")
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	s := rec.next(t)
+	if s.Unit != "http" || s.State != "chan receive" {
+		t.Errorf("report %+v", s)
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for s := rec.next(t); !s.Done; s = rec.next(t) {
+	}
+	done := make(chan struct{})
+	m.Go(context.Background(), "bg", func(context.Context) { close(done) })
+	<-done
+	waitFor(t, func() bool {
+		for _, st := range m.Snapshot() {
+			if st.Name == "bg" && st.Count == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	srv.CloseClientConnections()
+	for _, st := range m.Snapshot() {
+		if st.Name == "http" && (st.Count != 4 || st.Stalls != 1) {
+			t.Errorf("http stats %+v", st)
+		}
+	}
+}
