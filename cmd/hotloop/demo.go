@@ -1,15 +1,488 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/google/pprof/profile"
+	"github.com/hotloop/hotloop/examples/forwarder"
+	"github.com/hotloop/hotloop/flame"
+	"github.com/hotloop/hotloop/inspect"
+	"github.com/hotloop/hotloop/internal/findings"
+	"github.com/hotloop/hotloop/internal/traceanalysis"
+	"github.com/hotloop/hotloop/probes"
 	"github.com/spf13/cobra"
 )
 
-// STUB: replaced by the owner of this command.
+type demoOptions struct {
+	dir      string
+	duration time.Duration
+	fix      bool
+	json     bool
+	procs    int
+	top      int
+	findings int
+}
+
 func newDemoCmd(s *streams) *cobra.Command {
-	return &cobra.Command{
-		Use:  "demo",
-		RunE: func(cmd *cobra.Command, args []string) error { return errors.New("demo: not implemented yet") },
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the syslog forwarder example under load, profile it and diagnose it",
+		Long: `demo runs the forwarder example (examples/forwarder) in this process, with
+its JSON rewriting loop that never yields, under a bursty load on loopback for a
+few seconds. Meanwhile it records a CPU profile and an execution trace and runs
+the starvation probe and the inspect stall watchdog. Then it writes
+DIR/cpu.pb.gz, DIR/flame.svg and DIR/trace.out, and prints the top functions
+and the ranked findings: the rewriting loop is the top one. With --fix the
+forwarder yields inside the loop (inspect.Budget) and the finding is gone.`,
+		Example: `  hotloop demo
+  hotloop demo --fix
+  hotloop demo -o /tmp/demo --duration 10s --json > findings.json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.duration < 100*time.Millisecond || o.duration > 10*time.Minute {
+				return badInput(fmt.Errorf("--duration %s: want 100ms to 10m", o.duration))
+			}
+			if o.procs < 1 || o.procs > 256 {
+				return badInput(fmt.Errorf("--procs %d: want 1 to 256", o.procs))
+			}
+			if o.dir == "" {
+				return badInput(errors.New("-o: want a directory"))
+			}
+			return runDemo(cmd.Context(), s, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.dir, "output", "o", "hotloop-demo", "directory for cpu.pb.gz, flame.svg and trace.out (created if missing)")
+	fl.DurationVar(&o.duration, "duration", 5*time.Second, "how long to run the load")
+	fl.BoolVar(&o.fix, "fix", false, "run the forwarder with its fix: the rewriting loop yields (inspect.Budget)")
+	fl.BoolVar(&o.json, "json", false, "print the findings as JSON to stdout")
+	// Two Ps: few enough that a loop which never yields starves the rest,
+	// as in a container with a 2-CPU quota.
+	fl.IntVar(&o.procs, "procs", 2, "GOMAXPROCS while the demo runs")
+	fl.IntVar(&o.top, "top", 10, "how many functions to list")
+	fl.IntVar(&o.findings, "findings", 5, "how many findings to print (--json has them all)")
+	return cmd
+}
+
+// demoLoad is the load the demo offers: bursts of one full batch per
+// connection, 200ms apart (~300k lines/s on average, below what the forwarder
+// takes on two cores, but each burst becomes one long rewriting loop), plus a
+// probe connection sending one timestamped line per millisecond.
+func demoLoad(addr string, d time.Duration) forwarder.Load {
+	return forwarder.Load{
+		Addr: addr, Conns: 4, Duration: d,
+		Burst: 16384, Pause: 200 * time.Millisecond,
+		ProbeInterval: time.Millisecond, Seed: 1,
+	}
+}
+
+// maxDemoTrace caps the execution trace kept in memory; a 5s demo writes a
+// few MB. Past the cap the trace is cut and analysed as far as it goes.
+const maxDemoTrace = 128 << 20
+
+func runDemo(ctx context.Context, s *streams, o *demoOptions) (err error) {
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	mode := "its rewriting loop that never yields"
+	if o.fix {
+		mode = "its fix: the rewriting loop yields"
+	}
+	prevProcs := runtime.GOMAXPROCS(o.procs)
+	defer runtime.GOMAXPROCS(prevProcs)
+	fmt.Fprintf(s.errOut, "hotloop demo: the syslog forwarder with %s, GOMAXPROCS=%d, %s of bursty load on loopback...\n", mode, o.procs, o.duration)
+
+	// Stalls of the forwarder's units, on a monitor of our own so the demo
+	// neither logs to the default slog logger nor leaves a watchdog behind.
+	var (
+		stallMu sync.Mutex
+		stalls  []inspect.Stall
+	)
+	mon := inspect.NewMonitor(inspect.Config{
+		OnStall: func(st inspect.Stall) {
+			if !st.Done {
+				return // the final report carries the whole duration
+			}
+			stallMu.Lock()
+			if len(stalls) < 4096 {
+				stalls = append(stalls, st)
+			}
+			stallMu.Unlock()
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	defer mon.Close()
+
+	recv, err := forwarder.StartReceiver("", 0)
+	if err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	defer recv.Stop()
+	sink, err := forwarder.OpenSink("tcp://" + recv.Addr().String())
+	if err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	defer sink.Close()
+	srv, err := forwarder.Start(forwarder.Config{Sink: sink, Fix: o.fix, Monitor: mon})
+	if err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	defer srv.Stop()
+
+	prb, err := probes.Start(probes.Config{Monitor: mon})
+	if err != nil {
+		return failure(fmt.Errorf("demo: starting probes: %w", err))
+	}
+	defer prb.Stop()
+
+	var cpuBuf bytes.Buffer
+	if err := pprof.StartCPUProfile(&cpuBuf); err != nil {
+		return failure(fmt.Errorf("demo: starting the CPU profile: %w", err))
+	}
+	cpuOn := true
+	defer func() {
+		if cpuOn {
+			pprof.StopCPUProfile()
+		}
+	}()
+	traceBuf := &cappedBuffer{max: maxDemoTrace}
+	if err := trace.Start(traceBuf); err != nil {
+		return failure(fmt.Errorf("demo: starting the execution trace: %w", err))
+	}
+	traceOn := true
+	defer func() {
+		if traceOn {
+			trace.Stop()
+		}
+	}()
+
+	// The load stops by itself after the duration, or early on Ctrl-C; either
+	// way what was collected is written.
+	res, loadErr := demoLoad(srv.Addr().String(), o.duration).Run(ctx)
+	trace.Stop()
+	traceOn = false
+	pprof.StopCPUProfile()
+	cpuOn = false
+	interrupted := ctx.Err() != nil
+	if err := prb.Stop(); err != nil {
+		fmt.Fprintf(s.errOut, "hotloop demo: probes: %v\n", err)
+	}
+	if err := srv.Stop(); err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	sink.Close()
+	// Let the sink read what the forwarder wrote before it closes.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	recv.WaitCount(wctx, srv.Stats().Records)
+	cancel()
+	if err := recv.Stop(); err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	if loadErr != nil {
+		return failure(fmt.Errorf("demo: %w", loadErr))
+	}
+	if interrupted {
+		fmt.Fprintln(s.errOut, "hotloop demo: interrupted; writing what was collected")
+	}
+	// Writing and analysing what was collected is not cut short by Ctrl-C.
+	ctx = context.WithoutCancel(ctx)
+
+	fmt.Fprint(s.errOut, busyNote())
+	st, lat := srv.Stats(), recv.Latency()
+	secs := max(res.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(s.errOut, "forwarded %d lines in %s (%.0f lines/s); probe lines from send to sink: p50 %s, p99 %s, max %s\n",
+		st.Records, res.Elapsed.Round(time.Millisecond), float64(st.Records)/secs,
+		findings.FormatDuration(lat.P50), findings.FormatDuration(lat.P99), findings.FormatDuration(lat.Max))
+
+	// CPU profile: cpu.pb.gz, top functions, flame graph.
+	pp, err := profile.ParseData(cpuBuf.Bytes())
+	if err != nil {
+		return failure(fmt.Errorf("demo: parsing the CPU profile: %w", err))
+	}
+	cpuPath := filepath.Join(o.dir, "cpu.pb.gz")
+	if err := writeOutput(s, cpuPath, func(w io.Writer) error { return pp.Write(w) }); err != nil {
+		return failure(err)
+	}
+	fmt.Fprintln(s.errOut)
+	writeTop(s.errOut, pp, o.top)
+	fp, err := flame.FromPprof(pp, flame.PprofOptions{})
+	if err != nil {
+		return failure(fmt.Errorf("demo: %w", err))
+	}
+	svgPath := filepath.Join(o.dir, "flame.svg")
+	title := "hotloop demo: forwarder, rewriting loop that never yields"
+	if o.fix {
+		title = "hotloop demo: forwarder, rewriting loop that yields (--fix)"
+	}
+	if err := writeOutput(s, svgPath, func(w io.Writer) error {
+		return flame.WriteSVG(w, fp, flame.SVGOptions{
+			Title:    title,
+			Subtitle: fmt.Sprintf("CPU, %s of load, GOMAXPROCS=%d", res.Elapsed.Round(time.Millisecond), o.procs),
+		})
+	}); err != nil {
+		return failure(err)
+	}
+
+	// Execution trace: trace.out and its analysis.
+	tracePath := filepath.Join(o.dir, "trace.out")
+	if err := writeOutput(s, tracePath, func(w io.Writer) error { _, err := w.Write(traceBuf.Bytes()); return err }); err != nil {
+		return failure(err)
+	}
+	var fs []findings.Finding
+	tr, err := traceanalysis.Analyze(ctx, bytes.NewReader(traceBuf.Bytes()), traceanalysis.Options{DropIdle: true})
+	if err != nil {
+		// A cut trace (past maxDemoTrace) may end mid-generation; the probes'
+		// findings still stand.
+		fmt.Fprintf(s.errOut, "hotloop demo: analysing the trace: %v\n", err)
+	} else {
+		fs = append(fs, tr.Findings...)
+	}
+	fs = append(fs, prb.Findings()...)
+	stallMu.Lock()
+	fs = append(fs, probes.FindingsFromEvents(stallEvents(stalls))...)
+	stallMu.Unlock()
+	fs = demoFindings(fs)
+
+	shown := fs[:min(len(fs), o.findings)]
+	fmt.Fprintf(s.errOut, "\nfindings, worst first (%d of %d):\n", len(shown), len(fs))
+	if err := findings.WriteText(s.errOut, shown); err != nil {
+		return failure(err)
+	}
+	if len(shown) < len(fs) {
+		fmt.Fprintf(s.errOut, "... %d more: --findings %d or --json lists them all\n", len(fs)-len(shown), len(fs))
+	}
+	if o.json {
+		if err := findings.WriteJSON(s.out, fs); err != nil {
+			return failure(err)
+		}
+	}
+	fmt.Fprintf(s.errOut, "\nwrote %s (go tool pprof %s)\n", cpuPath, cpuPath)
+	fmt.Fprintf(s.errOut, "wrote %s (open it in a browser)\n", svgPath)
+	fmt.Fprintf(s.errOut, "wrote %s (hotloop analyze %s)\n", tracePath, tracePath)
+	if !o.fix {
+		fmt.Fprintln(s.errOut, "next: hotloop demo --fix")
+	}
+	return nil
+}
+
+// stallEvents turns the watchdog's final stall reports into probe events, so
+// they are folded into findings the same way the probes' own events are.
+func stallEvents(stalls []inspect.Stall) []probes.Event {
+	evs := make([]probes.Event, 0, len(stalls))
+	for _, st := range stalls {
+		culprit := st.Frames
+		top := st.Top()
+		for i, f := range st.Frames {
+			if f == top {
+				culprit = st.Frames[i:]
+				break
+			}
+		}
+		evs = append(evs, probes.Event{
+			Kind: probes.KindStall, Time: st.Started.Add(st.Elapsed), Duration: st.Elapsed,
+			Culprit: culprit, Goroutine: st.Goroutine, Unit: st.Unit,
+			Detail: fmt.Sprintf("%s ran %s (%s)", st.Unit, findings.FormatDuration(st.Elapsed), st.State),
+		})
+	}
+	return evs
+}
+
+// demoFindings drops the findings about the demo's own machinery: the load
+// generator and the sink (they wait by design and are not the service under
+// diagnosis), hotloop's own probes and watchdog, and goroutines that run no
+// code but the runtime's (the tracer's and profiler's own). It then merges the
+// findings that are one problem caught at several leaf frames (mergeLoops)
+// and ranks the rest.
+func demoFindings(fs []findings.Finding) []findings.Finding {
+	fs = slices.DeleteFunc(fs, func(f findings.Finding) bool {
+		if isHarness(f.Culprit.Function) {
+			return true
+		}
+		for _, fr := range f.Stack {
+			if isHarness(fr.Function) {
+				return true
+			}
+		}
+		if f.Kind == findings.GC || f.Kind == findings.Starvation {
+			return false // nobody to blame is a finding too
+		}
+		return !slices.ContainsFunc(f.Stack, func(fr inspect.Frame) bool { return !isRuntime(fr.Function) })
+	})
+	fs = mergeLoops(fs)
+	findings.Rank(fs)
+	return fs
+}
+
+// harnessPrefixes name the demo's machinery, not the forwarder under diagnosis.
+var harnessPrefixes = []string{
+	"github.com/hotloop/hotloop/examples/forwarder.Load.",
+	"github.com/hotloop/hotloop/examples/forwarder.(*Receiver).",
+	"github.com/hotloop/hotloop/examples/forwarder.AppendLine",
+	"github.com/hotloop/hotloop/examples/forwarder.dialCtx",
+	"github.com/hotloop/hotloop/inspect.(*Monitor).",
+	"github.com/hotloop/hotloop/probes.",
+	"main.",
+}
+
+func isHarness(fn string) bool {
+	fn = strings.TrimPrefix(fn, "go ") // a creation site: "go pkg.f"
+	for _, p := range harnessPrefixes {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isRuntime(fn string) bool {
+	return fn == "" || strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "runtime/") ||
+		strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "go ") && isRuntime(fn[3:])
+}
+
+// busyNote says when the machine's load average exceeds its CPUs: running
+// slices, stalls and latencies are wall-clock times and then include time the
+// OS gave to other processes. Linux only; elsewhere it says nothing.
+func busyNote() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	var load float64
+	if _, err := fmt.Sscan(string(b), &load); err != nil || load <= float64(runtime.NumCPU()) {
+		return ""
+	}
+	return fmt.Sprintf("note: this machine is busy (load average %.1f on %d CPUs); the times below are wall-clock and include time the OS gave to other processes\n", load, runtime.NumCPU())
+}
+
+// cappedBuffer is a bytes.Buffer that keeps at most max bytes and drops the
+// rest, so a long run cannot grow the trace without bound.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - c.buf.Len(); room < len(p) {
+		c.buf.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return c.buf.Write(p)
+}
+
+func (c *cappedBuffer) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Bytes()
+}
+
+// writeTop prints the n functions with the most CPU time, as `go tool pprof
+// -top` does: flat is the time with the function as the leaf (inlined frames
+// expanded), cum the time with it anywhere on the stack (counted once per
+// sample, so recursion does not inflate it).
+func writeTop(w io.Writer, pp *profile.Profile, n int) {
+	idx := len(pp.SampleType) - 1
+	for i, st := range pp.SampleType {
+		if st.Type == "cpu" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		fmt.Fprintln(w, "the CPU profile has no samples")
+		return
+	}
+	type fn struct {
+		name      string
+		flat, cum int64
+	}
+	byName := map[string]*fn{}
+	get := func(name string) *fn {
+		f := byName[name]
+		if f == nil {
+			f = &fn{name: name}
+			byName[name] = f
+		}
+		return f
+	}
+	var total int64
+	seen := map[string]bool{}
+	for _, s := range pp.Sample {
+		v := s.Value[idx]
+		total += v
+		clear(seen)
+		leaf := true
+		for _, loc := range s.Location {
+			names := make([]string, 0, len(loc.Line)) // innermost first
+			for _, ln := range loc.Line {
+				if ln.Function != nil {
+					names = append(names, ln.Function.Name)
+				}
+			}
+			if len(names) == 0 {
+				names = append(names, fmt.Sprintf("0x%x", loc.Address))
+			}
+			for _, name := range names {
+				f := get(name)
+				if leaf {
+					f.flat += v
+					leaf = false
+				}
+				if !seen[name] {
+					seen[name] = true
+					f.cum += v
+				}
+			}
+		}
+	}
+	fns := make([]*fn, 0, len(byName))
+	for _, f := range byName {
+		fns = append(fns, f)
+	}
+	slices.SortFunc(fns, func(a, b *fn) int {
+		if a.flat != b.flat {
+			return int(b.flat - a.flat)
+		}
+		if a.cum != b.cum {
+			return int(b.cum - a.cum)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	unit := pp.SampleType[idx].Unit
+	format := func(v int64) string {
+		if unit == "nanoseconds" {
+			return findings.FormatDuration(time.Duration(v))
+		}
+		return fmt.Sprint(v)
+	}
+	pct := func(v int64) float64 {
+		if total == 0 {
+			return 0
+		}
+		return 100 * float64(v) / float64(total)
+	}
+	n = min(n, len(fns))
+	fmt.Fprintf(w, "top %d of %d functions by CPU, %s of samples:\n", n, len(fns), format(total))
+	fmt.Fprintf(w, "%10s %6s %6s %10s %6s\n", "flat", "flat%", "sum%", "cum", "cum%")
+	var sum int64
+	for _, f := range fns[:n] {
+		sum += f.flat
+		fmt.Fprintf(w, "%10s %5.1f%% %5.1f%% %10s %5.1f%%  %s\n", format(f.flat), pct(f.flat), pct(sum), format(f.cum), pct(f.cum), f.name)
 	}
 }

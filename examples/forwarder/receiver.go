@@ -191,11 +191,13 @@ func (r *Receiver) serve(c net.Conn) {
 			buf = append(buf, make([]byte, len(buf))...)
 		}
 		if err != nil {
-			if have > 0 {
-				r.fail(fmt.Errorf("forwarder: receiver: %d bytes after the last newline", have))
-			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, net.ErrClosed):
+				// Stop closed it: whatever was in flight is cut on purpose.
+			case !errors.Is(err, io.EOF):
 				r.fail(fmt.Errorf("forwarder: receiver: %w", err))
+			case have > 0:
+				r.fail(fmt.Errorf("forwarder: receiver: %d bytes after the last newline", have))
 			}
 			return
 		}

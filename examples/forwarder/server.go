@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hotloop/hotloop/inspect"
 )
 
 // Config configures a Server. The zero value of every field but Sink works.
@@ -26,7 +28,8 @@ type Config struct {
 
 	// Fix selects the repaired rewriting step: the batch is rewritten in
 	// chunks of ChunkLines, each handed to the publisher as soon as it is done,
-	// and the loop yields the processor whenever it has run for YieldAfter.
+	// and between chunks the goroutine yields the processor whenever it has
+	// run for YieldAfter (inspect.Budget).
 	// Without Fix the whole batch is rewritten in one loop that never yields:
 	// the pathology this example exists to show.
 	Fix bool
@@ -39,8 +42,8 @@ type Config struct {
 	BatchBytes int
 	BatchDelay time.Duration
 
-	// ChunkLines and YieldAfter shape the fixed rewriting step. Defaults 256
-	// lines and 500µs.
+	// ChunkLines and YieldAfter shape the fixed rewriting step. Defaults 64
+	// lines (well under a millisecond of work) and 500µs.
 	ChunkLines int
 	YieldAfter time.Duration
 
@@ -60,6 +63,12 @@ type Config struct {
 	// Default 1024. Memory is bounded by about MaxConns × (BatchBytes×2.5 +
 	// MaxLineBytes) + QueueLen × BatchBytes×1.5.
 	MaxConns int
+
+	// Monitor is the inspect monitor the work units are timed on:
+	// "forwarder.rewrite" (one batch, or one chunk with Fix) and
+	// "forwarder.publish" (one sink write). Nil means inspect.Default(). Its
+	// stall watchdog is what catches the unfixed loop while it runs.
+	Monitor *inspect.Monitor
 
 	// DrainTimeout bounds how long Stop waits for a sink that no longer reads,
 	// when the sink has SetWriteDeadline (a net.Conn does). Default 5s.
@@ -86,15 +95,24 @@ func (c *Config) fill() error {
 	def(&c.BatchLines, 16384)
 	def(&c.BatchBytes, 4<<20)
 	defDur(&c.BatchDelay, 2*time.Millisecond)
-	def(&c.ChunkLines, 256)
+	def(&c.ChunkLines, 64)
 	defDur(&c.YieldAfter, 500*time.Microsecond)
 	def(&c.MaxLineBytes, 64<<10)
 	def(&c.QueueLen, 64)
 	def(&c.PublishBytes, 256<<10)
 	def(&c.MaxConns, 1024)
 	defDur(&c.DrainTimeout, 5*time.Second)
+	if c.Monitor == nil {
+		c.Monitor = inspect.Default()
+	}
 	return nil
 }
+
+// The inspect unit names the Server times its work under.
+const (
+	UnitRewrite = "forwarder.rewrite"
+	UnitPublish = "forwarder.publish"
+)
 
 // Stats are the Server's counters, read with Server.Stats.
 type Stats struct {
@@ -117,6 +135,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	queue  chan *outBatch
+
+	rewriteUnit, publishUnit *inspect.Unit
 
 	conns   sync.WaitGroup // connection tasks
 	pubDone chan struct{}
@@ -160,6 +180,9 @@ func Start(cfg Config) (*Server, error) {
 		queue:   make(chan *outBatch, cfg.QueueLen),
 		pubDone: make(chan struct{}),
 		open:    make(map[net.Conn]struct{}),
+
+		rewriteUnit: cfg.Monitor.NewUnit(UnitRewrite),
+		publishUnit: cfg.Monitor.NewUnit(UnitPublish),
 	}
 	go s.publish()
 	s.conns.Add(1)
@@ -375,10 +398,9 @@ func (s *Server) rewrite(b *batch) {
 		return
 	}
 	out := outPool.Get().(*outBatch)
-	doUnit(s.ctx, "forwarder.rewrite", func(context.Context) error {
-		out.buf, out.n = rewriteBatch(out.buf[:0], b, &s.stats.malformed)
-		return nil
-	})
+	r := s.rewriteUnit.Begin(s.ctx)
+	out.buf, out.n = rewriteBatch(out.buf[:0], b, &s.stats.malformed)
+	r.End()
 	s.enqueue(out)
 }
 
@@ -400,30 +422,32 @@ func rewriteBatch(dst []byte, b *batch, malformed *atomic.Int64) ([]byte, int) {
 	return dst, len(b.ends)
 }
 
-// rewriteChunked is the fix: the same rewriting, in chunks of ChunkLines that
-// go to the publisher as soon as each is done, and a Budget that gives the
-// processor away whenever the loop has run for YieldAfter. The Budget reads
-// the clock only every few calls, so the fix costs nothing measurable per line.
+// rewriteChunked is the fix: the same rewriting, in chunks of ChunkLines
+// (each one short unit of work, well under a millisecond) that go to the
+// publisher as soon as each is done, with a Budget between chunks that gives
+// the processor away whenever the goroutine has run for YieldAfter. The
+// Budget reads the clock only every few calls, so the fix costs nothing
+// measurable; and because the yield is between units, a unit's time is its
+// own work, not its wait for the processor it gave away.
 func (s *Server) rewriteChunked(b *batch) {
-	budget := newBudget(s.cfg.YieldAfter)
+	budget := inspect.NewBudget(s.cfg.YieldAfter)
 	for lo := 0; lo < len(b.ends); lo += s.cfg.ChunkLines {
 		hi := min(lo+s.cfg.ChunkLines, len(b.ends))
 		out := outPool.Get().(*outBatch)
 		out.buf, out.n = out.buf[:0], hi-lo
-		doUnit(s.ctx, "forwarder.rewrite", func(context.Context) error {
-			bad := 0
-			for i := lo; i < hi; i++ {
-				var ok bool
-				out.buf, ok = AppendRecord(out.buf, b.line(i))
-				if !ok {
-					bad++
-				}
-				budget.Yield()
+		r := s.rewriteUnit.Begin(s.ctx)
+		bad := 0
+		for i := lo; i < hi; i++ {
+			var ok bool
+			out.buf, ok = AppendRecord(out.buf, b.line(i))
+			if !ok {
+				bad++
 			}
-			s.stats.malformed.Add(int64(bad))
-			return nil
-		})
+		}
+		r.End()
+		s.stats.malformed.Add(int64(bad))
 		s.enqueue(out)
+		budget.Yield()
 	}
 }
 
@@ -464,10 +488,9 @@ func (s *Server) write(buf []byte, n int) {
 		s.stats.dropped.Add(int64(n))
 		return
 	}
-	err := doUnit(s.ctx, "forwarder.publish", func(context.Context) error {
-		_, err := s.cfg.Sink.Write(buf)
-		return err
-	})
+	r := s.publishUnit.Begin(s.ctx)
+	_, err := s.cfg.Sink.Write(buf)
+	r.End()
 	if err != nil {
 		s.pubErr = fmt.Errorf("forwarder: writing to sink: %w", err)
 		s.stats.dropped.Add(int64(n))
@@ -477,10 +500,10 @@ func (s *Server) write(buf []byte, n int) {
 	s.stats.records.Add(int64(n))
 }
 
-// putOut returns a batch buffer to the pool unless it grew huge (one batch of
-// long lines), so the pool does not pin megabytes.
+// putOut returns a batch buffer to the pool unless it grew past what a full
+// batch needs (a batch of unusually long lines), so the pool does not pin more.
 func putOut(out *outBatch) {
-	if cap(out.buf) <= 1<<20 {
+	if cap(out.buf) <= 16<<20 {
 		outPool.Put(out)
 	}
 }
