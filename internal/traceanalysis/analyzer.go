@@ -24,6 +24,7 @@ type gstate struct {
 	pend pendWait  // a finished long idle-candidate wait awaiting its verdict
 	work time.Duration
 
+	loop        *gloop   // long running slices, credited when it ends
 	regions     []uint16 // unit indexes, innermost last
 	assistStart trace.Time
 }
@@ -49,6 +50,45 @@ type offAgg struct {
 	idle   bool
 	v      *valueAgg
 	b      *blockAgg
+}
+
+// gloop accumulates one goroutine's long running slices until it ends.
+type gloop struct {
+	count int64
+	total time.Duration
+	max   time.Duration
+	stack stackID // where the longest ended
+	voted time.Duration
+	votes []loopVote // user frames on preemption stacks, capped
+}
+
+type loopVote struct {
+	f     frameID
+	depth int // from the root
+	w     time.Duration
+}
+
+const maxVotes = 32
+
+// vote adds a preempted slice of length d that ended at stk.
+func (l *gloop) vote(t *stackTable, stk stackID, d time.Duration) {
+	l.voted += d
+	fs := t.stacks[stk]
+next:
+	for i, f := range fs {
+		if !t.frames[f].user {
+			continue
+		}
+		for j := range l.votes {
+			if l.votes[j].f == f {
+				l.votes[j].w += d
+				continue next
+			}
+		}
+		if len(l.votes) < maxVotes {
+			l.votes = append(l.votes, loopVote{f: f, depth: len(fs) - i, w: d})
+		}
+	}
 }
 
 type pendWait struct {
@@ -361,6 +401,7 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.S
 		if g.pend.ok {
 			a.addWait(id, g.pend.reason, g.pend.stack, g.pend.dur, false)
 		}
+		a.flushLoop(id, g)
 		delete(a.gs, id)
 		return
 	}
@@ -446,18 +487,17 @@ func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, 
 	d := time.Duration(now - g.since)
 	g.work += d
 	if d >= a.opt.LongSlice && stk != 0 {
-		top := a.stacks.userTop[stk]
-		if a.stacks.frames[top].user {
-			l := a.loops[top]
-			if l == nil {
-				l = &loopAgg{}
-				a.loops[top] = l
-			}
-			l.count++
-			l.total += d
-			if d > l.max {
-				l.max, l.stack, l.g = d, stk, int64(id)
-			}
+		if g.loop == nil {
+			g.loop = &gloop{}
+		}
+		l := g.loop
+		l.count++
+		l.total += d
+		if d > l.max {
+			l.max, l.stack = d, stk
+		}
+		if to == trace.GoRunnable { // preempted or yielded: the loop was in progress
+			l.vote(a.stacks, stk, d)
 		}
 	}
 	if len(a.slices) == a.opt.TopSlices && d <= a.slices[0].dur {
@@ -470,6 +510,43 @@ func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, 
 		return
 	}
 	heap.Push(&a.slices, s)
+}
+
+// flushLoop credits a goroutine's long running slices to the function that
+// looped: the deepest user-code frame on the stacks of at least half (by
+// time) of the slices that ended in preemption, or where its longest slice
+// ended if none did. A majority, not all: the trace unwinds stacks by frame
+// pointers, which loses the caller of a frameless leaf function, so a few
+// preemption stacks miss the loop's frame.
+func (a *analyzer) flushLoop(id trace.GoID, g *gstate) {
+	l := g.loop
+	if l == nil {
+		return
+	}
+	g.loop = nil
+	var culprit frameID
+	best := -1
+	for _, v := range l.votes {
+		if 2*v.w >= l.voted && v.depth > best {
+			culprit, best = v.f, v.depth
+		}
+	}
+	if culprit == 0 {
+		culprit = a.stacks.userTop[l.stack]
+	}
+	if !a.stacks.frames[culprit].user {
+		return // the runtime's own workers (GC marking) are the GC's business
+	}
+	agg := a.loops[culprit]
+	if agg == nil {
+		agg = &loopAgg{}
+		a.loops[culprit] = agg
+	}
+	agg.count += l.count
+	agg.total += l.total
+	if l.max > agg.max {
+		agg.max, agg.stack, agg.g = l.max, l.stack, int64(id)
+	}
 }
 
 // waitEnded closes g's wait (or syscall) that lasted d.

@@ -32,12 +32,14 @@ func (a *analyzer) finish() *Result {
 		switch g.state {
 		case trace.GoRunning:
 			a.slice(id, g, end, 0, trace.GoUndetermined, "trace end")
+			a.flushLoop(id, g)
 		case trace.GoWaiting, trace.GoSyscall:
 			// Still waiting at the end: nothing came for it during the
 			// trace, so a candidate wait is idle.
 			w := g.wait
 			a.addWait(id, w.reason, w.stack, time.Duration(end-g.since), w.alwaysIdle || w.candidate)
 		}
+		a.flushLoop(id, g)
 	}
 
 	dur := time.Duration(a.last - a.first)
@@ -386,6 +388,9 @@ func (a *analyzer) findings(dur time.Duration) []findings.Finding {
 			continue
 		}
 		reason := a.reasons.names[e.k.reason]
+		if isRuntimeFunc(a.stacks.frames[e.k.culprit].fn) {
+			continue // the runtime's own goroutines, or no stack: profile only
+		}
 		kind, ok := kindOf(reason)
 		if !ok && !e.k.idle {
 			continue

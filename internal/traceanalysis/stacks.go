@@ -110,11 +110,22 @@ func (t *stackTable) internIDs(ids []frameID) stackID {
 	}
 	id := stackID(len(t.stacks))
 	t.stacks = append(t.stacks, append([]frameID(nil), ids...))
+	// The frame to blame: the first user-code frame from the leaf; in a
+	// stack of only runtime and standard library code, the first frame
+	// outside the runtime (net/http.(*conn).serve rather than runtime.gopark).
 	top := ids[0]
 	for _, f := range ids {
 		if t.frames[f].user {
 			top = f
 			break
+		}
+	}
+	if !t.frames[top].user {
+		for _, f := range ids {
+			if !isRuntimeFunc(t.frames[f].fn) {
+				top = f
+				break
+			}
 		}
 	}
 	t.userTop = append(t.userTop, top)
@@ -204,6 +215,13 @@ func isUserFunc(fn string) bool {
 	}
 	first, _, _ := strings.Cut(pkg, "/")
 	return strings.Contains(first, ".")
+}
+
+// isRuntimeFunc reports whether fn belongs to the runtime or an internal
+// package of the standard library.
+func isRuntimeFunc(fn string) bool {
+	pkg := funcPackage(fn)
+	return pkg == "runtime" || strings.HasPrefix(pkg, "runtime/") || strings.HasPrefix(pkg, "internal/") || fn == "" || fn[0] == '['
 }
 
 // funcPackage returns the import path part of a function name.
