@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"fmt"
 	"runtime/pprof"
 	"runtime/trace"
 	"testing"
@@ -94,5 +95,50 @@ func BenchmarkBudgetYield(b *testing.B) {
 	bud := NewBudget(time.Hour)
 	for b.Loop() {
 		bud.Yield()
+	}
+}
+
+// BenchmarkWatchdogScan measures one watchdog scan with n units in flight
+// (in n goroutines), none due a report: the watchdog's whole cost per tick
+// while nothing is slow. Multiply by the tick rate (2/Slow: 200/s at the
+// default 10 ms) for its CPU share. The table grows with concurrency (1024
+// slots for 100 units, 16384 for 10,000).
+func BenchmarkWatchdogScan(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("inflight=%d", n), func(b *testing.B) { benchScan(b, n) })
+	}
+}
+
+func benchScan(b *testing.B, n int) {
+	m := NewMonitor(Config{Slow: time.Hour})
+	defer m.Close()
+	release := make(chan struct{})
+	started := make(chan struct{}, n)
+	done := make(chan struct{}, n)
+	for range n {
+		go func() {
+			m.Do(context.Background(), "held", func(context.Context) error {
+				started <- struct{}{}
+				<-release
+				return nil
+			})
+			done <- struct{}{}
+		}()
+	}
+	for range n {
+		<-started
+	}
+	w := &watchdog{m: m, tracked: map[trackKey]*tracked{}}
+	var active int
+	for b.Loop() {
+		active = w.scan()
+	}
+	st := m.Snapshot()[0]
+	b.ReportMetric(float64(active), "watched")
+	b.ReportMetric(float64(st.Unwatched), "unwatched")
+	b.ReportMetric(float64(m.table.size()), "slots")
+	close(release)
+	for range n {
+		<-done
 	}
 }

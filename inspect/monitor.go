@@ -63,9 +63,12 @@ type Config struct {
 	MaxStalls int
 	// MaxFrames caps the frames kept per report (default 32).
 	MaxFrames int
-	// Slots is the size of the in-flight table the watchdog scans (default
-	// 16384, 64 bytes each). A unit that finds no free slot is still timed and
-	// counted but not watched (UnitStats.Unwatched).
+	// Slots caps the in-flight table the watchdog scans (default 16384 slots
+	// of 16 bytes). The table starts at 1024 slots and doubles when a Begin
+	// finds no free slot near its goroutine's hash, so the scan costs what
+	// the program's concurrency needs; keep Slots about twice the most units
+	// ever in flight at once. A unit that finds no free slot is still timed
+	// and counted but not watched (UnitStats.Unwatched).
 	Slots int
 	// MaxDumpBytes caps the goroutine dump a stall capture takes (default
 	// 8 MiB). A goroutine past the cap is reported without a stack.

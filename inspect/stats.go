@@ -41,11 +41,13 @@ type UnitStats struct {
 func (m *Monitor) Snapshot() []UnitStats {
 	units := *m.units.Load()
 	inflight := make([]int64, len(units)+1)
-	for i := range m.table.slots {
-		w := m.table.slots[i].word.Load()
-		if w&activeBit != 0 {
-			if idx := (w >> unitShift) & (1<<unitIdxBits - 1); int(idx) < len(inflight) {
-				inflight[idx]++
+	for _, sg := range *m.table.segs.Load() {
+		for i := range sg.words {
+			w := sg.words[i].Load()
+			if w&activeBit != 0 {
+				if idx := (w >> unitShift) & (1<<unitIdxBits - 1); int(idx) < len(inflight) {
+					inflight[idx]++
+				}
 			}
 		}
 	}
@@ -94,22 +96,23 @@ func (m *Monitor) InFlight() []InFlightUnit {
 	nowUS := nanotime() / 1000
 	nowWall := time.Now()
 	var out []InFlightUnit
-	for i := range m.table.slots {
-		s := &m.table.slots[i]
-		w := s.word.Load()
-		if w&activeBit == 0 {
-			continue
+	for _, sg := range *m.table.segs.Load() {
+		for i := range sg.words {
+			w := sg.words[i].Load()
+			if w&activeBit == 0 {
+				continue
+			}
+			u := m.unitByIdx((w >> unitShift) & (1<<unitIdxBits - 1))
+			if u == nil {
+				continue
+			}
+			g := sg.goids[i].Load()
+			if uint64(g)&tagMask != (w>>tagShift)&tagMask || sg.words[i].Load() != w {
+				g = 0 // id not stored yet, or the slot changed hands meanwhile
+			}
+			el := time.Duration(int64((uint64(nowUS)-w)&startMask)) * time.Microsecond
+			out = append(out, InFlightUnit{Unit: u.name, Goroutine: g, Start: nowWall.Add(-el), Elapsed: el})
 		}
-		u := m.unitByIdx((w >> unitShift) & (1<<unitIdxBits - 1))
-		if u == nil {
-			continue
-		}
-		g := s.goid.Load()
-		if uint64(g)&tagMask != (w>>tagShift)&tagMask || s.word.Load() != w {
-			g = 0 // id not stored yet, or the slot changed hands meanwhile
-		}
-		el := time.Duration(int64((uint64(nowUS)-w)&startMask)) * time.Microsecond
-		out = append(out, InFlightUnit{Unit: u.name, Goroutine: g, Start: nowWall.Add(-el), Elapsed: el})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Elapsed > out[j].Elapsed })
 	return out

@@ -28,49 +28,6 @@ const (
 	probeSlots  = 8
 )
 
-// slot is one entry of the in-flight table: the slot word and the id of the
-// goroutine running the unit. One cache line each, so units on different Ps
-// do not share lines.
-type slot struct {
-	word atomic.Uint64
-	goid atomic.Int64
-	_    [48]byte
-}
-
-// table is a fixed-size open-addressed set of units in flight. A goroutine
-// starts probing at a hash of its id, so a goroutine running unit after unit
-// reuses the same slot (and skips rewriting its id); different goroutines
-// spread over the table, which is what shards it.
-type table struct {
-	slots []slot
-	mask  uint32
-}
-
-func (t *table) init(n int) {
-	size := 64
-	for size < n {
-		size <<= 1
-	}
-	t.slots = make([]slot, size)
-	t.mask = uint32(size - 1)
-}
-
-// claim finds a free slot near h and publishes word in it; -1 when the
-// neighbourhood is full.
-func (t *table) claim(h uint32, goid int64, word uint64) int32 {
-	for i := uint32(0); i < probeSlots; i++ {
-		j := (h + i) & t.mask
-		s := &t.slots[j]
-		if s.word.Load() == 0 && s.word.CompareAndSwap(0, word) {
-			if s.goid.Load() != goid {
-				s.goid.Store(goid)
-			}
-			return int32(j)
-		}
-	}
-	return -1
-}
-
 // unitState is everything a Monitor keeps per unit name.
 type unitState struct {
 	m      *Monitor
@@ -135,7 +92,7 @@ type Region struct {
 	u     *unitState
 	start int64 // nanotime
 	word  uint64
-	slot  int32 // -1: not watched
+	slot  *atomic.Uint64 // the in-flight slot's word; nil: not watched
 	shard uint32
 	ctx   context.Context // labels to restore, only with Config.Labels
 }
@@ -153,7 +110,7 @@ func (u *unitState) begin(ctx context.Context) Region {
 	word := activeBit | u.idx<<unitShift | (uint64(g)&tagMask)<<tagShift | (uint64(start/1000) & startMask)
 	r := Region{u: u, start: start, word: word, shard: h & (m.shards - 1)}
 	r.slot = m.table.claim(h, g, word)
-	if r.slot < 0 {
+	if r.slot == nil {
 		u.unwatched.Add(1)
 		u.unwatchedTotal.Add(1)
 	} else if !m.wdRunning.Load() {
@@ -176,10 +133,9 @@ func (r Region) End() {
 		return
 	}
 	d := nanotime() - r.start
-	if r.slot >= 0 {
-		s := &u.m.table.slots[r.slot]
-		if !s.word.CompareAndSwap(r.word, 0) {
-			u.endReported(r, s, d)
+	if r.slot != nil {
+		if !r.slot.CompareAndSwap(r.word, 0) {
+			u.endReported(r, d)
 		}
 	} else {
 		u.unwatched.Add(-1)
@@ -198,8 +154,8 @@ func (r Region) End() {
 }
 
 // endReported is End's slow path for a unit the watchdog reported.
-func (u *unitState) endReported(r Region, s *slot, d int64) {
-	if !s.word.CompareAndSwap(r.word|reportedBit, 0) {
+func (u *unitState) endReported(r Region, d int64) {
+	if !r.slot.CompareAndSwap(r.word|reportedBit, 0) {
 		return // End called twice: the slot is no longer ours
 	}
 	select {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,13 +28,13 @@ const (
 // ended is End's message about a unit the watchdog had reported.
 type ended struct {
 	u       *unitState
-	slot    int32
+	slot    *atomic.Uint64
 	word    uint64 // without reportedBit
 	elapsed int64  // ns
 }
 
 type trackKey struct {
-	slot int32
+	slot *atomic.Uint64
 	word uint64 // without reportedBit
 }
 
@@ -103,6 +105,7 @@ type watchdog struct {
 	tokens  float64
 	lastTok int64
 	buf     []byte
+	limits  []int64 // µs, by unit index; reused between scans
 }
 
 func (m *Monitor) watch(done chan struct{}) {
@@ -148,10 +151,12 @@ func (w *watchdog) tryExit() bool {
 		return false // Close is waiting for wdStop to be seen
 	}
 	m.wdRunning.Store(false)
-	for i := range m.table.slots {
-		if m.table.slots[i].word.Load()&activeBit != 0 {
-			m.wdRunning.Store(true)
-			return false
+	for _, sg := range *m.table.segs.Load() {
+		for i := range sg.words {
+			if sg.words[i].Load()&activeBit != 0 {
+				m.wdRunning.Store(true)
+				return false
+			}
 		}
 	}
 	return true
@@ -193,38 +198,16 @@ func (w *watchdog) scan() int {
 	for k := range w.tracked {
 		w.tracked[k].seen = false
 	}
-	for i := range m.table.slots {
-		s := &m.table.slots[i]
-		word := s.word.Load()
-		if word&activeBit == 0 {
-			continue
-		}
-		active++
-		u := m.unitByIdx((word >> unitShift) & (1<<unitIdxBits - 1))
-		if u == nil {
-			continue
-		}
-		elUS := int64((uint64(nowUS) - word) & startMask)
-		limUS := u.limit.Load() / 1000
-		if elUS < limUS {
-			continue
-		}
-		key := trackKey{int32(i), word &^ reportedBit}
-		if t := w.tracked[key]; t != nil {
-			t.seen = true
-			if elUS >= t.nextUS {
-				dues = append(dues, due{key, t, elUS})
-			}
-			continue
-		}
-		if word&reportedBit != 0 {
-			continue // reported by an earlier watchdog run; End will find no one
-		}
-		g := s.goid.Load()
-		if uint64(g)&tagMask != (word>>tagShift)&tagMask || s.word.Load() != word {
-			continue // the owner has not stored its id yet, or just left
-		}
-		dues = append(dues, due{key, &tracked{u: u, goid: g, nextUS: limUS, seen: true}, elUS})
+	// Thresholds by unit index, read once per scan rather than per slot.
+	units := *m.units.Load()
+	limits := w.limits[:0]
+	limits = append(limits, math.MaxInt64) // index 0: no unit
+	for _, u := range units {
+		limits = append(limits, u.limit.Load()/1000)
+	}
+	w.limits = limits
+	for _, sg := range *m.table.segs.Load() {
+		active += w.scanSegment(sg, nowUS, units, limits, &dues)
 	}
 	// Reported units that left their slot without a final report reaching us
 	// (the ended queue was full): give up on them after two scans.
@@ -242,6 +225,42 @@ func (w *watchdog) scan() int {
 }
 
 const dumpBurst = 3
+
+// scanSegment is scan's inner loop over one segment. It has one branch that
+// is almost never taken: a free slot (word 0) has unit index 0, whose limit
+// is infinite, so free and busy slots take the same path and the branch
+// predictor is never wrong about them.
+func (w *watchdog) scanSegment(sg *segment, nowUS int64, units []*unitState, limits []int64, dues *[]due) (active int) {
+	words := sg.words
+	for i := range words {
+		word := words[i].Load()
+		active += int(word >> 63)
+		idx := (word >> unitShift) & (1<<unitIdxBits - 1)
+		elUS := int64((uint64(nowUS) - word) & startMask)
+		if idx >= uint64(len(limits)) || elUS < limits[idx] {
+			continue
+		}
+		limUS := limits[idx]
+		u := units[idx-1]
+		key := trackKey{&words[i], word &^ reportedBit}
+		if t := w.tracked[key]; t != nil {
+			t.seen = true
+			if elUS >= t.nextUS {
+				*dues = append(*dues, due{key, t, elUS})
+			}
+			continue
+		}
+		if word&reportedBit != 0 {
+			continue // reported by an earlier watchdog run; End will find no one
+		}
+		g := sg.goids[i].Load()
+		if uint64(g)&tagMask != (word>>tagShift)&tagMask || words[i].Load() != word {
+			continue // the owner has not stored its id yet, or just left
+		}
+		*dues = append(*dues, due{key, &tracked{u: u, goid: g, nextUS: limUS, seen: true}, elUS})
+	}
+	return active
+}
 
 // takeToken is the token bucket that rate-limits goroutine dumps.
 func (w *watchdog) takeToken() bool {
@@ -264,8 +283,7 @@ func (w *watchdog) report(dues []due) {
 	kept := dues[:0]
 	for _, d := range dues {
 		if d.t.reports == 0 {
-			s := &m.table.slots[d.key.slot]
-			if !s.word.CompareAndSwap(d.key.word, d.key.word|reportedBit) {
+			if !d.key.slot.CompareAndSwap(d.key.word, d.key.word|reportedBit) {
 				continue // ended meanwhile, before it was ever reported
 			}
 			w.tracked[d.key] = d.t
