@@ -3,7 +3,9 @@ package flame
 import (
 	"bufio"
 	"io"
+	"math"
 	"regexp"
+	"strconv"
 )
 
 // DiffOptions tune Diff, as difffolded.pl's flags do.
@@ -85,6 +87,14 @@ func (p *Profile) EachDiff(fn func(stack string, base, new float64)) {
 	})
 }
 
+// appendPerlNum formats v as Perl prints a number (%.15g), as difffolded.pl's output has it.
+func appendPerlNum(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'g', 15, 64)
+}
+
 // WriteFoldedDiff writes a differential profile as difffolded.pl does:
 // "stack base new" per line, here sorted by stack so the output is deterministic.
 func WriteFoldedDiff(w io.Writer, p *Profile) error {
@@ -97,9 +107,9 @@ func WriteFoldedDiff(w io.Writer, p *Profile) error {
 		}
 		buf = append(buf[:0], stack...)
 		buf = append(buf, ' ')
-		buf = appendValue(buf, b)
+		buf = appendPerlNum(buf, b)
 		buf = append(buf, ' ')
-		buf = appendValue(buf, n)
+		buf = appendPerlNum(buf, n)
 		buf = append(buf, '\n')
 		_, err = bw.Write(buf)
 	})

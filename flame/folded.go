@@ -27,7 +27,7 @@ type FoldedReader struct {
 
 // NewFoldedReader returns a reader of folded stacks from r.
 func NewFoldedReader(r io.Reader) *FoldedReader {
-	return &FoldedReader{r: bufio.NewReaderSize(r, 1<<20)}
+	return &FoldedReader{r: bufio.NewReaderSize(r, 256<<10)}
 }
 
 // Line is the 1-based number of the line Next returned last.

@@ -294,6 +294,8 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 	switch {
 	case p.base != nil:
 		c = colorScale(f.delta, r.maxDelta)
+	case f.node == 0 && opt.Colors == "go":
+		c = rgb{210, 210, 210} // "all" is no code of anyone's
 	case f.node == 0:
 		c = r.col.color("")
 	default:

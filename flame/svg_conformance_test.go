@@ -146,3 +146,7 @@ func sortedFrames(fs []svgFrame) []string {
 	sort.Strings(out)
 	return out
 }
+
+func sscanRGB(s string, r, g, b *int) (int, error) {
+	return fmt.Sscanf(s, "rgb(%d,%d,%d)", r, g, b)
+}
