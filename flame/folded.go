@@ -57,6 +57,7 @@ func (fr *FoldedReader) Next() (stack []byte, value float64, err error) {
 }
 
 func (fr *FoldedReader) readLine() ([]byte, error) {
+	fr.long = fr.long[:0]
 	line, err := fr.r.ReadSlice('\n')
 	if err == nil || (err == io.EOF && len(line) > 0) {
 		fr.line++
@@ -66,7 +67,7 @@ func (fr *FoldedReader) readLine() ([]byte, error) {
 		return nil, io.EOF
 	}
 	if !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("reading %s: %w", foldedFormat, err)
+		return nil, fr.readError(err)
 	}
 	fr.line++
 	fr.long = append(fr.long[:0], line...)
@@ -81,9 +82,19 @@ func (fr *FoldedReader) readLine() ([]byte, error) {
 			return fr.long, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 		default:
-			return nil, fmt.Errorf("reading %s: %w", foldedFormat, err)
+			return nil, fr.readError(err)
 		}
 	}
+}
+
+// readError reports a failing reader (a truncated gzip stream, an I/O error)
+// at the line it broke off in; the underlying error stays reachable with errors.Is.
+func (fr *FoldedReader) readError(err error) error {
+	line := fr.line
+	if len(fr.long) == 0 {
+		line++
+	}
+	return fmt.Errorf("%w: %w", &ParseError{Format: foldedFormat, Line: line, Msg: "reading input"}, err)
 }
 
 const blankLine = "\x00blank"

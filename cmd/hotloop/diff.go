@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -11,7 +12,8 @@ import (
 type diffOptions struct {
 	base, new string
 	output    string
-	format    string
+	in        inputFlags
+	read      flame.ReadOptions
 	normalize bool
 	stripHex  bool
 	folded    bool
@@ -24,7 +26,7 @@ func newDiffCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff BASE NEW [-o out.svg]",
 		Short: "Render a differential flame graph: NEW's widths, red for growth, blue for shrinkage",
-		Long: `diff compares two profiles (pprof or folded stacks) as difffolded.pl and
+		Long: `diff compares two profiles (pprof, folded stacks or perf script; detected) as difffolded.pl and
 flamegraph.pl do: frames are as wide as in NEW; a frame whose own samples grew
 is red, one that shrank blue, the deeper the colour the larger the change
 relative to the largest change. --normalize first scales BASE to NEW's total,
@@ -35,16 +37,21 @@ folded form ("stack base new") instead of the SVG.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.base, o.new = args[0], args[1]
+			read, err := o.in.options()
+			if err != nil {
+				return badInput(err)
+			}
+			o.read = read
 			opt, err := o.svg.options()
 			if err != nil {
 				return badInput(err)
 			}
 			o.svgOpt = opt
-			return runDiff(s, o)
+			return runDiff(cmd.Context(), s, o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to this file (default standard output)")
-	cmd.Flags().StringVar(&o.format, "format", "", "input format of both profiles (default: detected)")
+	o.in.register(cmd)
 	cmd.Flags().BoolVarP(&o.normalize, "normalize", "n", false, "scale BASE's values to NEW's total (difffolded.pl -n)")
 	cmd.Flags().BoolVarP(&o.stripHex, "strip-hex", "s", false, "replace hex addresses in frame names with 0x... (difffolded.pl -s)")
 	cmd.Flags().BoolVar(&o.folded, "folded", false, `write "stack base new" folded lines instead of an SVG`)
@@ -52,16 +59,19 @@ folded form ("stack base new") instead of the SVG.`,
 	return cmd
 }
 
-func runDiff(s *streams, o *diffOptions) error {
+func runDiff(ctx context.Context, s *streams, o *diffOptions) error {
 	if o.base == "-" && o.new == "-" {
 		return badInput(errors.New("BASE and NEW cannot both be standard input"))
 	}
-	base, err := loadProfile(s, o.base, o.format, "")
+	base, _, err := readProfile(ctx, s, o.base, o.read)
 	if err != nil {
 		return err
 	}
-	next, err := loadProfile(s, o.new, o.format, "")
+	next, _, err := readProfile(ctx, s, o.new, o.read)
 	if err != nil {
+		return err
+	}
+	if err := drawable(o.new, next); err != nil && !o.folded {
 		return err
 	}
 	d := flame.Diff(base, next, flame.DiffOptions{Normalize: o.normalize, StripHex: o.stripHex})

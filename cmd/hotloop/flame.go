@@ -1,9 +1,10 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -71,12 +72,12 @@ func (f *svgFlags) options() (flame.SVGOptions, error) {
 }
 
 type flameOptions struct {
-	input   string
-	output  string
-	format  string
-	byLabel string
-	svg     svgFlags
-	svgOpt  flame.SVGOptions
+	input  string
+	output string
+	in     inputFlags
+	read   flame.ReadOptions
+	svg    svgFlags
+	svgOpt flame.SVGOptions
 }
 
 func newFlameCmd(s *streams) *cobra.Command {
@@ -86,64 +87,63 @@ func newFlameCmd(s *streams) *cobra.Command {
 		Short: "Render a flame graph (SVG) from pprof, folded stacks or perf script",
 		Long: `flame renders a profile as an interactive SVG flame graph with flamegraph.pl's
 geometry. The input (FILE, or standard input when absent or "-") is a pprof
-protobuf (gzipped or not), folded stacks ("a;b;c 12") or perf script text; the
-format is detected. The SVG goes to standard output or -o FILE, written
-atomically. Open it in a browser: hover for details, click to zoom, Ctrl-F to
-search; without JavaScript (an <img>, a CI artifact viewer) it is still the
-complete picture.`,
+protobuf, folded stacks ("a;b;c 12") or perf script text, gzipped or not; the
+format is detected, or forced with --format. The SVG goes to standard output or
+-o FILE, written atomically: bad input exits 2 with one line and leaves no file.
+
+Open the SVG in a browser: hover for details, click to zoom, Ctrl-F to search
+with a regexp and see the share of samples matched. Without JavaScript (an
+<img>, a CI artifact viewer) it is still the complete picture. The default "go"
+palette colours the Go runtime, the standard library, your module (--module,
+else inferred from main's callees), third-party modules, kernel and native/cgo
+frames apart, with a legend; --colors picks one of flamegraph.pl's palettes.
+Frames narrower than --minwidth are left out, as flamegraph.pl does, so the SVG
+of a huge profile stays small.`,
 		Example: `  hotloop flame cpu.pb.gz -o cpu.svg
-  go tool pprof -raw cpu.pb.gz | hotloop flame - > cpu.svg
-  perf script | hotloop flame --colors hot > perf.svg`,
+  hotloop flame cpu.pb.gz --by-label unit -o per-unit.svg
+  perf script | hotloop flame --colors hot --kernel > perf.svg
+  hotloop flame stacks.folded --inverted --title "Icicle" -o icicle.svg`,
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.input = args[0]
 			}
+			read, err := o.in.options()
+			if err != nil {
+				return badInput(err)
+			}
 			opt, err := o.svg.options()
 			if err != nil {
 				return badInput(err)
 			}
-			o.svgOpt = opt
-			return runFlame(s, o)
+			o.read, o.svgOpt = read, opt
+			return runFlame(cmd.Context(), s, o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the SVG to this file (default standard output)")
-	cmd.Flags().StringVar(&o.format, "format", "", "input format: folded (default: detected)")
-	cmd.Flags().StringVar(&o.byLabel, "by-label", "", "pprof: put each sample's value of this label as a frame at the root")
+	o.in.register(cmd)
 	o.svg.register(cmd)
 	return cmd
 }
 
-func runFlame(s *streams, o *flameOptions) error {
-	p, err := loadProfile(s, o.input, o.format, o.byLabel)
+func runFlame(ctx context.Context, s *streams, o *flameOptions) error {
+	p, _, err := readProfile(ctx, s, o.input, o.read)
 	if err != nil {
+		return err
+	}
+	if err := drawable(o.input, p); err != nil {
 		return err
 	}
 	return writeOutput(s, o.output, func(w io.Writer) error { return flame.WriteSVG(w, p, o.svgOpt) })
 }
 
-// loadProfile reads one profile argument; a malformed one is bad input.
-func loadProfile(s *streams, name, format, byLabel string) (*flame.Profile, error) {
-	switch format {
-	case "", "folded":
-	default:
-		return nil, badInput(fmt.Errorf("--format %q: want folded", format))
-	}
-	if byLabel != "" {
-		return nil, badInput(errors.New("--by-label needs a pprof input"))
-	}
-	rc, display, err := openInput(s, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	p, err := flame.ReadFolded(rc)
-	if err != nil {
-		var pe *flame.ParseError
-		if errors.As(err, &pe) {
-			return nil, badInput(fmt.Errorf("%s: %w", display, err))
+// drawable rejects, as bad input, a profile whose values sum to nothing.
+func drawable(name string, p *flame.Profile) error {
+	if t := p.Total(); !(t > 0) || math.IsInf(t, 0) {
+		if name == "" || name == "-" {
+			name = "<stdin>"
 		}
-		return nil, fmt.Errorf("%s: %w", display, err)
+		return badInput(fmt.Errorf("%s: nothing to draw: the values sum to %v", name, t))
 	}
-	return p, nil
+	return nil
 }
