@@ -53,7 +53,7 @@ func TestDiffCommand(t *testing.T) {
 	for _, w := range []string{
 		">before vs after</text>",
 		`<title>__fget_light (12 samples, 15.00%; +15.00%)</title>`, // 0 -> 12 of 80
-		`fill="rgb(255,0,0)"`, // the largest growth
+		`fill="rgb(255,0,0)"`,                                       // the largest growth
 		`<title>read (32 samples, 40.00%; -1.25%)</title>`,
 	} {
 		if !strings.Contains(string(svg), w) {

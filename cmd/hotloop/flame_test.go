@@ -50,11 +50,11 @@ func flameTestPprof(t *testing.T) []byte {
 	}
 	lMain, lWork, lGC := loc(1, fMain), loc(2, fWork), loc(3, fGC)
 	p := &profile.Profile{
-		SampleType:    []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
-		PeriodType:    &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-		Period:        10000000,
-		Function:      []*profile.Function{fMain, fWork, fGC},
-		Location:      []*profile.Location{lMain, lWork, lGC},
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:     10000000,
+		Function:   []*profile.Function{fMain, fWork, fGC},
+		Location:   []*profile.Location{lMain, lWork, lGC},
 		Sample: []*profile.Sample{
 			{Location: []*profile.Location{lWork, lMain}, Value: []int64{7, 70000000}, Label: map[string][]string{"unit": {"decode"}}},
 			{Location: []*profile.Location{lGC}, Value: []int64{3, 30000000}},
