@@ -51,10 +51,10 @@ type Config struct {
 	// overflowing caps). Nil means slog.Default().
 	Logger *slog.Logger
 	// Labels sets the pprof label unit=<name> on the goroutine for the length
-	// of each unit, so CPU profiles split per unit (hotloop flame --by-label
-	// unit). It costs allocations: about 4 per Begin/End (the label set and
-	// the context that carries it; see BenchmarkBeginEndLabels), so it is off
-	// by default.
+	// of each run, so CPU profiles split per unit (hotloop flame --by-label
+	// unit). It costs what pprof.Do costs: 2 allocations (72 bytes) and
+	// ~250 ns more per Begin/End (BenchmarkBeginEndLabels), so it is off by
+	// default; turn it on while profiling.
 	Labels bool
 	// MaxUnits caps distinct unit names (default 1024, at most 4096); later
 	// names are counted under OverflowUnit, with one warning.
@@ -137,6 +137,7 @@ type Monitor struct {
 	wake      chan struct{}
 	dropped   atomic.Uint64
 	scans     atomic.Uint64 // completed scans, for tests
+	dumps     atomic.Uint64 // goroutine dumps taken, for tests
 
 	stallMu  sync.Mutex
 	stalls   []Stall // ring of the last MaxStalls reports

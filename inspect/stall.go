@@ -49,9 +49,9 @@ type Stall struct {
 	Done bool `json:"done"`
 }
 
-// Top returns the innermost frame that is not in the runtime (package
-// runtime, internal/..., or the standard library's sync and time waiting
-// functions do count as user frames), or the zero Frame.
+// Top returns the innermost frame outside the runtime (packages runtime and
+// internal/...), or the zero Frame. Standard-library frames such as
+// sync.(*Mutex).Lock or time.Sleep count: they say what the unit waits on.
 func (s Stall) Top() Frame {
 	for _, f := range s.Frames {
 		if !isRuntimeFrame(f.Function) {

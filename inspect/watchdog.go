@@ -346,6 +346,7 @@ func (w *watchdog) dump(limit int) []byte {
 	if len(w.buf) == 0 {
 		w.buf = make([]byte, min(64<<10, limit))
 	}
+	w.m.dumps.Add(1)
 	for {
 		n := runtime.Stack(w.buf, true)
 		if n < len(w.buf) || len(w.buf) >= limit {
