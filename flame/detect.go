@@ -181,11 +181,19 @@ func looksBinary(b []byte) bool {
 			return true
 		}
 	}
-	// The window may end inside a rune.
-	for k := 0; k < utf8.UTFMax && len(b) > 0 && !utf8.Valid(b); k++ {
-		b = b[:len(b)-1]
+	if utf8.Valid(b) {
+		return false
 	}
-	return !utf8.Valid(b)
+	// The window may end inside a rune: ignore an incomplete last one.
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return !utf8.Valid(b[:i])
+			}
+			break
+		}
+	}
+	return true
 }
 
 // gzipErrReader names what went wrong when a gzip stream fails midway.

@@ -3,10 +3,13 @@ package flame
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // PerfOptions mirror stackcollapse-perf.pl's flags. The zero value collapses
@@ -53,8 +56,9 @@ const perfFormat = "perf script"
 // "std::function<int (int)>::operator()" keeps its template; and frames of
 // jitdump modules (".../jitted-PID-N.so") are JIT frames.
 //
-// ReadPerf streams: memory is one line, one record and the profile, not the
-// input. A line it cannot parse is an error (*ParseError with its line
+// ReadPerf streams: memory is the profile, one line, one record, a cache of
+// distinct stack lines (at most 256Ki) and up to 32 MiB of per-stack sums,
+// not the input. A line it cannot parse is an error (*ParseError with its line
 // number), where the script only warns. Input without any sample is an
 // error too.
 func ReadPerf(r io.Reader, opt PerfOptions) (*Profile, error) {
@@ -75,8 +79,9 @@ func ReadPerf(r io.Reader, opt PerfOptions) (*Profile, error) {
 	return c.p, nil
 }
 
-// span is a frame in perfCollapser.arena.
-type span struct{ start, end int32 }
+// perfLineCacheMax bounds the frame cache (entries); it is dropped and
+// rebuilt when full. A capture has a few thousand distinct stack lines.
+const perfLineCacheMax = 1 << 18
 
 type perfCollapser struct {
 	r        *bufio.Reader
@@ -90,12 +95,22 @@ type perfCollapser struct {
 	// The record being read, as the script's $pname, @stack and $m_period.
 	inRecord bool
 	pname    []byte
+	pnameID  uint32
+	java     int // 1 if pname starts with "java" (the script's $tidy_java)
 	period   float64
-	arena    []byte // frame names of the record
-	frames   []span // in line order (leaf first), in order within a line
-	groups   []int  // index in frames where each stack line's frames start
-	stack    []byte // the folded stack being built
+	frames   []uint32 // one per stack line, leaf first: ids of "caller;...;callee"
+	size     int      // bytes of the record's frames
+
+	// Stack lines are parsed and tidied once per distinct line (the same
+	// call sites recur in every sample): cache maps a line, without its
+	// indentation, to the id of its frames in sums, per java-ness.
+	cache [2]map[string]uint32
+	sums  *stackSums
+	buf   []byte
 }
+
+// noFrame is the id of a stack line that contributes no frame.
+const noFrame = ^uint32(0)
 
 func newPerfCollapser(r io.Reader, opt PerfOptions) *perfCollapser {
 	if opt.All {
@@ -106,6 +121,8 @@ func newPerfCollapser(r io.Reader, opt PerfOptions) *perfCollapser {
 		opt:    opt,
 		p:      NewProfile("samples"),
 		filter: opt.EventFilter,
+		cache:  [2]map[string]uint32{make(map[string]uint32), make(map[string]uint32)},
+		sums:   newStackSums(),
 	}
 }
 
@@ -149,6 +166,7 @@ func (c *perfCollapser) run() error {
 	for {
 		line, err := c.readLine()
 		if err == io.EOF {
+			c.sums.flush(c.p)
 			return nil
 		}
 		if err != nil {
@@ -184,10 +202,11 @@ func (c *perfCollapser) handle(line []byte) error {
 			}
 		}
 	}
-	if pc, rawfunc, mod, ok := matchStackLine(line); ok {
-		if c.inRecord {
-			return c.onFrame(pc, rawfunc, mod)
+	if c.inRecord {
+		if ok, err := c.onStackLine(line); ok || err != nil {
+			return err
 		}
+	} else if _, _, _, ok := matchStackLine(line); ok {
 		return nil // a frame of a filtered or headless record, as in the script
 	}
 	return c.errorf("unrecognized line %s (want an event line \"comm pid time: period event:\" or a frame \"addr symbol (module)\")", quoteField(line))
@@ -238,10 +257,14 @@ func (c *perfCollapser) onEvent(line, comm, pid, tid []byte, end int) error {
 	case c.opt.PID:
 		c.pname = append(append(c.pname, '-'), pid...)
 	}
+	c.pnameID = c.sums.intern(c.pname)
+	c.java = 0
+	if bytes.HasPrefix(c.pname, []byte("java")) {
+		c.java = 1
+	}
 	c.inRecord = true
 	if single != nil {
-		pc, rawfunc, mod, _ := matchStackLine(single)
-		if err := c.onFrame(pc, rawfunc, mod); err != nil {
+		if _, err := c.onStackLine(single); err != nil {
 			return err
 		}
 		c.endRecord()
@@ -251,60 +274,171 @@ func (c *perfCollapser) onEvent(line, comm, pid, tid []byte, end int) error {
 
 // endRecord is the script's blank line: count the record, if one is open.
 func (c *perfCollapser) endRecord() {
-	if !c.inRecord {
-		c.frames, c.groups, c.arena = c.frames[:0], c.groups[:0], c.arena[:0]
-		return
-	}
-	s := append(c.stack[:0], c.pname...)
-	// Stack lines come leaf first; each line's frames are in caller order.
-	for g := len(c.groups) - 1; g >= 0; g-- {
-		end := len(c.frames)
-		if g+1 < len(c.groups) {
-			end = c.groups[g+1]
+	if c.inRecord {
+		k := binary.LittleEndian.AppendUint32(c.sums.key[:0], c.pnameID)
+		for i := len(c.frames) - 1; i >= 0; i-- {
+			k = binary.LittleEndian.AppendUint32(k, c.frames[i])
 		}
-		for _, f := range c.frames[c.groups[g]:end] {
-			s = append(s, ';')
-			s = append(s, c.arena[f.start:f.end]...)
-		}
+		c.sums.key = k
+		c.sums.add(k, c.period, c.p)
+		c.inRecord = false
 	}
-	c.stack = s
-	c.p.addBytes(s, c.period)
-	c.inRecord = false
-	c.frames, c.groups, c.arena = c.frames[:0], c.groups[:0], c.arena[:0]
+	c.frames, c.size = c.frames[:0], 0
 }
 
-// onFrame appends the frames of one stack line (several when perf shows
-// inlined Java frames as "a->b->c").
-func (c *perfCollapser) onFrame(pc, rawfunc, mod []byte) error {
+// stackSums sums values per distinct stack before they go to a Profile.
+// Frames are interned; a stack is keyed by its frame ids (4 bytes a frame
+// where its folded text is some 40), so a repeated stack costs one hash of
+// its key, and the Profile gets each stack once, in an order that shares
+// prefixes, which is what its Add is fast at. Memory: the frame names, and
+// keys up to stackSumsMax bytes before they are flushed.
+type stackSums struct {
+	names  []string
+	nameID map[string]uint32
+	agg    map[string]int
+	keys   []string
+	vals   []float64
+	size   int
+	key    []byte // the caller's buffer for building keys
+	stack  []byte
+}
+
+// stackSumsMax bounds the bytes of keys held before a flush.
+const stackSumsMax = 32 << 20
+
+func newStackSums() *stackSums {
+	return &stackSums{nameID: make(map[string]uint32), agg: make(map[string]int)}
+}
+
+// intern returns the id of a frame name.
+func (s *stackSums) intern(name []byte) uint32 {
+	if id, ok := s.nameID[string(name)]; ok {
+		return id
+	}
+	id := uint32(len(s.names))
+	n := string(name)
+	s.names = append(s.names, n)
+	s.nameID[n] = id
+	return id
+}
+
+// add adds v to the stack whose frame ids, root first, are the
+// little-endian uint32s of k.
+func (s *stackSums) add(k []byte, v float64, p *Profile) {
+	if i, ok := s.agg[string(k)]; ok {
+		s.vals[i] += v
+		return
+	}
+	ks := string(k)
+	s.agg[ks] = len(s.keys)
+	s.keys = append(s.keys, ks)
+	s.vals = append(s.vals, v)
+	s.size += len(ks) + 64
+	if s.size > stackSumsMax {
+		s.flush(p)
+	}
+}
+
+func (s *stackSums) frame(k string, i int) string {
+	return s.names[binary.LittleEndian.Uint32([]byte(k[i:i+4]))]
+}
+
+// flush adds the summed stacks to p, sorted frame by frame so that
+// consecutive stacks share their prefixes.
+func (s *stackSums) flush(p *Profile) {
+	order := make([]int, len(s.keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ka, kb := s.keys[a], s.keys[b]
+		for i := 0; i < len(ka) && i < len(kb); i += 4 {
+			if d := strings.Compare(s.frame(ka, i), s.frame(kb, i)); d != 0 {
+				return d
+			}
+		}
+		return len(ka) - len(kb)
+	})
+	for _, i := range order {
+		k := s.keys[i]
+		st := s.stack[:0]
+		for j := 0; j < len(k); j += 4 {
+			if j > 0 {
+				st = append(st, ';')
+			}
+			st = append(st, s.frame(k, j)...)
+		}
+		s.stack = st
+		p.addBytes(st, s.vals[i])
+	}
+	clear(s.agg)
+	clear(s.keys)
+	s.keys, s.vals, s.size = s.keys[:0], s.vals[:0], 0
+}
+
+// onStackLine adds the frames of a stack line to the record; false if the
+// line is not one.
+func (c *perfCollapser) onStackLine(line []byte) (bool, error) {
+	s := 0
+	for s < len(line) && isSpace(line[s]) {
+		s++
+	}
+	key := line[s:]
+	id, ok := c.cache[c.java][string(key)]
+	if !ok {
+		pc, rawfunc, mod, isStack := matchStackLine(key)
+		if !isStack {
+			return false, nil
+		}
+		c.buf = c.appendFrames(c.buf[:0], pc, rawfunc, mod, c.java == 1)
+		id = noFrame
+		if len(c.buf) > 0 { // not a process name, nor only "->"
+			id = c.sums.intern(c.buf)
+		}
+		if len(c.cache[c.java]) >= perfLineCacheMax {
+			clear(c.cache[c.java])
+		}
+		c.cache[c.java][string(key)] = id
+	}
+	if id == noFrame {
+		return true, nil
+	}
+	c.size += len(c.sums.names[id]) + 1
+	if c.size > MaxPerfStack {
+		return true, c.errorf("stack of one sample longer than %d bytes (a record without its closing blank line?)", MaxPerfStack)
+	}
+	c.frames = append(c.frames, id)
+	return true, nil
+}
+
+// appendFrames appends the frames of one stack line, caller first, joined by
+// ';': several when perf shows inlined Java frames as "a->b->c".
+func (c *perfCollapser) appendFrames(dst, pc, rawfunc, mod []byte, java bool) []byte {
 	rawfunc = stripOffset(rawfunc)
 	if len(rawfunc) > 0 && rawfunc[0] == '(' {
-		return nil // a process name, as the script skips
+		return dst // a process name, as the script skips
 	}
-	if len(c.arena)+len(rawfunc)+len(mod)+len(pc)+32 > MaxPerfStack {
-		return c.errorf("stack of one sample longer than %d bytes (a record without its closing blank line?)", MaxPerfStack)
-	}
-	c.groups = append(c.groups, len(c.frames))
-	java := bytes.HasPrefix(c.pname, []byte("java"))
-	parts := splitArrow(rawfunc)
-	for i, f := range parts {
-		start := len(c.arena)
-		c.arena = c.appendFunc(c.arena, f, pc, mod, java)
-		name := c.arena[start:]
+	for i, f := range splitArrow(rawfunc) {
+		if i > 0 {
+			dst = append(dst, ';')
+		}
+		start := len(dst)
+		dst = c.appendFunc(dst, f, pc, mod, java)
+		name := dst[start:]
 		switch {
 		case i > 0:
 			if !bytes.Contains(name, []byte("_[i]")) {
-				c.arena = append(c.arena, "_[i]"...)
+				dst = append(dst, "_[i]"...)
 			}
 		case c.opt.Kernel && isKernelModule(mod):
-			c.arena = append(c.arena, "_[k]"...)
+			dst = append(dst, "_[k]"...)
 		case c.opt.JIT && isJITModule(mod):
 			if !bytes.Contains(name, []byte("_[j]")) {
-				c.arena = append(c.arena, "_[j]"...)
+				dst = append(dst, "_[j]"...)
 			}
 		}
-		c.frames = append(c.frames, span{int32(start), int32(len(c.arena))})
 	}
-	return nil
+	return dst
 }
 
 // appendFunc appends the tidied name of one function, as the script's
@@ -536,9 +670,8 @@ func matchEventTail(l []byte) (period, event []byte, ok bool) {
 	if ws == ts || ws == 0 {
 		return
 	}
-	event = l[ts : end-1]
 	if l[ws-1] == ':' {
-		return nil, event, true
+		return nil, l[ts : end-1], true
 	}
 	d := ws
 	for d > 0 && isDigit(l[d-1]) {
@@ -552,7 +685,7 @@ func matchEventTail(l []byte) (period, event []byte, ok bool) {
 		k--
 	}
 	if k > 0 && l[k-1] == ':' {
-		return l[d:ws], event, true
+		return l[d:ws], l[ts : end-1], true
 	}
 	return
 }

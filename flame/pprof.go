@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path"
@@ -99,8 +100,12 @@ func FromPprof(pp *profile.Profile, opt PprofOptions) (*Profile, error) {
 		return nil, err
 	}
 	p := NewProfile(pp.SampleType[idx].Unit)
-	frags := make(map[*profile.Location]string, len(pp.Location))
-	var stack []byte
+	// Stacks are summed by location ids first (see stackSums): a profile
+	// holds many samples of the same stack, one per label set.
+	sums := newStackSums()
+	locID := make(map[*profile.Location]uint32, len(pp.Location))
+	labelID := map[string]uint32{}
+	var label []byte
 	for _, s := range pp.Sample {
 		if idx >= len(s.Value) {
 			return nil, &ParseError{Format: pprofFormat, Msg: fmt.Sprintf("sample with %d values, want %d", len(s.Value), len(pp.SampleType))}
@@ -109,24 +114,29 @@ func FromPprof(pp *profile.Profile, opt PprofOptions) (*Profile, error) {
 		if v == 0 {
 			continue
 		}
-		stack = stack[:0]
+		k := sums.key[:0]
 		if opt.ByLabel != "" {
-			stack = appendLabelFrame(stack, s, opt.ByLabel)
+			label = appendLabelFrame(label[:0], s, opt.ByLabel)
+			id, ok := labelID[string(label)]
+			if !ok {
+				id = sums.intern(label)
+				labelID[string(label)] = id
+			}
+			k = binary.LittleEndian.AppendUint32(k, id)
 		}
 		for i := len(s.Location) - 1; i >= 0; i-- {
 			loc := s.Location[i]
-			f, ok := frags[loc]
+			id, ok := locID[loc]
 			if !ok {
-				f = locationFrames(loc)
-				frags[loc] = f
+				id = sums.intern([]byte(locationFrames(loc)))
+				locID[loc] = id
 			}
-			if len(stack) > 0 {
-				stack = append(stack, ';')
-			}
-			stack = append(stack, f...)
+			k = binary.LittleEndian.AppendUint32(k, id)
 		}
-		p.addBytes(stack, float64(v))
+		sums.key = k
+		sums.add(k, float64(v), p)
 	}
+	sums.flush(p)
 	return p, nil
 }
 
