@@ -77,7 +77,7 @@ func runAnalyze(cmd *cobra.Command, s *streams, o *analyzeOptions) error {
 		return err
 	}
 	defer rc.Close()
-	res, err := traceanalysis.Analyze(ctx, rc, traceanalysis.Options{DropIdle: o.noIdle})
+	res, err := traceanalysis.Analyze(ctx, ctxReader{ctx, rc}, traceanalysis.Options{DropIdle: o.noIdle})
 	if err != nil {
 		if ctx.Err() != nil {
 			return failure(fmt.Errorf("analyzing %s: %w", display, ctx.Err()))

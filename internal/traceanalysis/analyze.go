@@ -161,7 +161,9 @@ var ErrEmpty = errors.New("no events")
 // fixed-size aggregates, never the events. Time is linear in the trace size.
 // Parsing runs in a second goroutine, a few batches of events ahead of the
 // analysis, so on two cores the analysis mostly hides behind the parser;
-// Analyze returns only after that goroutine has ended.
+// Analyze returns only after that goroutine has ended, except when ctx is
+// cancelled while the parser waits for input: then Analyze returns at once
+// and the parser ends when its pending Read of r returns.
 //
 // Errors name the operation: "parsing execution trace: ...". A malformed trace
 // never panics: a panic inside the parser is returned as an error.
@@ -178,7 +180,12 @@ func Analyze(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
 	go readEvents(tr, out, free, stop)
 	defer func() {
 		close(stop)
-		for range out { // wait for the reader to end
+		if ctx.Err() != nil {
+			// Cancelled: do not wait for a parser blocked in a Read of
+			// r (a pipe, a terminal); it ends when that Read returns.
+			return
+		}
+		for range out { // wait for the parser to end
 		}
 	}()
 
@@ -198,10 +205,19 @@ func Analyze(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
 func (a *analyzer) consume(ctx context.Context, out <-chan *batch, free chan<- *batch, cr *countingReader) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("analyzing execution trace: event %d: internal error: %v", a.events, p)
+			err = fmt.Errorf("analyzing execution trace: event %d: analysis panic: %v", a.events, p)
 		}
 	}()
-	for b := range out {
+	for {
+		var b *batch
+		select {
+		case b = <-out:
+		case <-ctx.Done():
+			return fmt.Errorf("analyzing execution trace: %w", ctx.Err())
+		}
+		if b == nil {
+			return nil // the parser reached the end
+		}
 		for i := range b.evs {
 			a.event(&b.evs[i])
 			if a.events&0xffff == 0 {
@@ -222,7 +238,6 @@ func (a *analyzer) consume(ctx context.Context, out <-chan *batch, free chan<- *
 		default:
 		}
 	}
-	return ctx.Err()
 }
 
 const batchSize = 1024
