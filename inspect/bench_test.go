@@ -3,8 +3,10 @@ package inspect
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,71 +21,96 @@ var benchBase = time.Now()
 // exempt.
 var benchConfig = Config{Slow: 100 * time.Millisecond, SlowUnits: map[string]time.Duration{"hold": time.Hour}, OnStall: func(Stall) {}}
 
-// BenchmarkCost compares, in one run, the ways to time a unit of work.
-// BENCHMARKS.md quotes the ratios: (e) BeginEnd against (a) TwoClockReads.
-func BenchmarkCost(b *testing.B) {
+// costCases are the ways to time a unit of work that BenchmarkCost and
+// BenchmarkCostParallel compare in one run; BENCHMARKS.md quotes the ratios
+// of (e) to (a) and (b).
+func costCases(b *testing.B) []struct {
+	name string
+	op   func()
+	done func()
+} {
 	ctx := context.Background()
-	b.Run("a=TwoClockReads", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			var sink time.Duration
-			for pb.Next() {
-				start := time.Since(benchBase)
-				sink += time.Since(benchBase) - start
+	var sink time.Duration
+	hist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x_seconds", Buckets: prometheus.DefBuckets})
+	labels := pprof.Labels("unit", "x")
+	nop := func(context.Context) {}
+	var counter atomic.Int64
+	m := NewMonitor(benchConfig)
+	u := m.NewUnit("x")
+	// Keep the watchdog running for the whole benchmark.
+	hold := m.Begin(ctx, "hold")
+	return []struct {
+		name string
+		op   func()
+		done func()
+	}{
+		{"a=TwoClockReads", func() {
+			start := time.Since(benchBase)
+			sink += time.Since(benchBase) - start
+		}, nil},
+		{"b=TimeNowPromObserve", func() {
+			start := time.Now()
+			hist.Observe(time.Since(start).Seconds())
+		}, nil},
+		{"c=PprofDo", func() { pprof.Do(ctx, labels, nop) }, nil},
+		{"d=TraceRegionOff", func() { trace.StartRegion(ctx, "x").End() }, nil},
+		{"e=BeginEnd", func() { u.Begin(ctx).End() }, nil},
+		{"e2=BeginEndByName", func() { m.Begin(ctx, "x").End() }, func() { hold.End(); m.Close() }},
+		// Anchor: Begin/End is (a) plus four of these (claim and release of
+		// the in-flight slot, histogram bucket, sum); their price is the
+		// machine's, not inspect's.
+		{"f=OneAtomicAdd", func() { counter.Add(1) }, nil},
+	}
+}
+
+// BenchmarkCost runs each case on one goroutine. Besides wall time it
+// reports cpu-ns/op, the thread's own CPU time per op (linux), which a
+// loaded machine does not inflate the way it inflates wall time.
+func BenchmarkCost(b *testing.B) {
+	cases := costCases(b)
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			c0 := threadCPU()
+			for b.Loop() {
+				c.op()
 			}
-			_ = sink
-		})
-	})
-	b.Run("b=TimeNowPromObserve", func(b *testing.B) {
-		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x_seconds", Buckets: prometheus.DefBuckets})
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				start := time.Now()
-				h.Observe(time.Since(start).Seconds())
-			}
-		})
-	})
-	b.Run("c=PprofDo", func(b *testing.B) {
-		labels := pprof.Labels("unit", "x")
-		fn := func(context.Context) {}
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				pprof.Do(ctx, labels, fn)
-			}
-		})
-	})
-	b.Run("d=TraceRegionOff", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				trace.StartRegion(ctx, "x").End()
-			}
-		})
-	})
-	b.Run("e=BeginEnd", func(b *testing.B) {
-		m := NewMonitor(benchConfig)
-		defer m.Close()
-		u := m.NewUnit("x")
-		// Keep the watchdog running for the whole benchmark.
-		hold := m.Begin(ctx, "hold")
-		defer hold.End()
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				u.Begin(ctx).End()
-			}
-		})
-	})
-	b.Run("e2=BeginEndByName", func(b *testing.B) {
-		m := NewMonitor(benchConfig)
-		defer m.Close()
-		hold := m.Begin(ctx, "hold")
-		defer hold.End()
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				m.Begin(ctx, "x").End()
+			if c0 >= 0 {
+				b.ReportMetric(float64(threadCPU()-c0)/float64(b.N), "cpu-ns/op")
 			}
 		})
-	})
+	}
+	for _, c := range cases {
+		if c.done != nil {
+			c.done()
+		}
+	}
+}
+
+// BenchmarkCostParallel runs each case on GOMAXPROCS goroutines (-cpu 1,2,4):
+// Begin/End must scale like the clock reads it is made of.
+func BenchmarkCostParallel(b *testing.B) {
+	cases := costCases(b)
+	for _, c := range cases {
+		if c.name == "f=OneAtomicAdd" {
+			continue // one shared counter: contention, not a per-op anchor
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					c.op()
+				}
+			})
+		})
+	}
+	for _, c := range cases {
+		if c.done != nil {
+			c.done()
+		}
+	}
 }
 
 func BenchmarkBeginEndLabels(b *testing.B) {

@@ -1,0 +1,12 @@
+package inspect
+
+import "golang.org/x/sys/unix"
+
+// threadCPU returns the calling thread's CPU time in ns.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return -1
+	}
+	return ts.Nano()
+}

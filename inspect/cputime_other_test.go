@@ -1,0 +1,6 @@
+//go:build !linux
+
+package inspect
+
+// threadCPU is not measured off linux.
+func threadCPU() int64 { return -1 }
