@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,7 +71,7 @@ forwarder yields inside the loop (inspect.Budget) and the finding is gone.`,
 	fl.StringVarP(&o.dir, "output", "o", "hotloop-demo", "directory for cpu.pb.gz, flame.svg and trace.out (created if missing)")
 	fl.DurationVar(&o.duration, "duration", 5*time.Second, "how long to run the load")
 	fl.BoolVar(&o.fix, "fix", false, "run the forwarder with its fix: the rewriting loop yields (inspect.Budget)")
-	fl.BoolVar(&o.json, "json", false, "print the findings as JSON to stdout")
+	fl.BoolVar(&o.json, "json", false, "print the run's figures and findings as JSON to stdout")
 	// Two Ps: few enough that a loop which never yields starves the rest,
 	// as in a container with a 2-CPU quota.
 	fl.IntVar(&o.procs, "procs", 2, "GOMAXPROCS while the demo runs")
@@ -202,7 +203,10 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) (err error) {
 	// Writing and analysing what was collected is not cut short by Ctrl-C.
 	ctx = context.WithoutCancel(ctx)
 
-	fmt.Fprint(s.errOut, busyNote())
+	pst := prb.Stats()
+	if pst.OSPauses > 0 {
+		fmt.Fprintf(s.errOut, "note: %d times the OS, not Go, kept this process off the CPU past the starvation threshold (a busy machine); wall-clock times below include that\n", pst.OSPauses)
+	}
 	st, lat := srv.Stats(), recv.Latency()
 	secs := max(res.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(s.errOut, "forwarded %d lines in %s (%.0f lines/s); probe lines from send to sink: p50 %s, p99 %s, max %s\n",
@@ -243,31 +247,65 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) (err error) {
 	if err := writeOutput(s, tracePath, func(w io.Writer) error { _, err := w.Write(traceBuf.Bytes()); return err }); err != nil {
 		return failure(err)
 	}
-	var fs []findings.Finding
+	// Two lists. The probes (whose starvation detector tells the OS taking
+	// the CPU away from Go holding it) and the inspect units (which the
+	// program declared itself) come first. The trace analysis measures running
+	// slices in wall-clock time, so on a busy machine it cannot tell a loop that
+	// never yields from a thread the OS descheduled: its findings follow,
+	// ranked among themselves.
+	var fs, tfs []findings.Finding
+	fs = append(fs, prb.Findings()...)
+	stallMu.Lock()
+	fs = append(fs, probes.FindingsFromEvents(stallEvents(stalls))...)
+	stallMu.Unlock()
+	fs = demoFindings(fs)
 	tr, err := traceanalysis.Analyze(ctx, bytes.NewReader(traceBuf.Bytes()), traceanalysis.Options{DropIdle: true})
 	if err != nil {
 		// A cut trace (past maxDemoTrace) may end mid-generation; the probes'
 		// findings still stand.
 		fmt.Fprintf(s.errOut, "hotloop demo: analysing the trace: %v\n", err)
 	} else {
-		fs = append(fs, tr.Findings...)
+		tfs = demoFindings(tr.Findings)
 	}
-	fs = append(fs, prb.Findings()...)
-	stallMu.Lock()
-	fs = append(fs, probes.FindingsFromEvents(stallEvents(stalls))...)
-	stallMu.Unlock()
-	fs = demoFindings(fs)
 
-	shown := fs[:min(len(fs), o.findings)]
-	fmt.Fprintf(s.errOut, "\nfindings, worst first (%d of %d):\n", len(shown), len(fs))
-	if err := findings.WriteText(s.errOut, shown); err != nil {
+	writeSection := func(title string, fs []findings.Finding) error {
+		shown := fs[:min(len(fs), o.findings)]
+		fmt.Fprintf(s.errOut, "\n%s (%d of %d, worst first):\n", title, len(shown), len(fs))
+		if err := findings.WriteText(s.errOut, shown); err != nil {
+			return err
+		}
+		if len(shown) < len(fs) {
+			fmt.Fprintf(s.errOut, "... %d more: --findings %d or --json lists them all\n", len(fs)-len(shown), len(fs))
+		}
+		return nil
+	}
+	if err := writeSection("findings: probes and inspect units", fs); err != nil {
 		return failure(err)
 	}
-	if len(shown) < len(fs) {
-		fmt.Fprintf(s.errOut, "... %d more: --findings %d or --json lists them all\n", len(fs)-len(shown), len(fs))
+	if err := writeSection("findings: execution trace (wall-clock running slices)", tfs); err != nil {
+		return failure(err)
 	}
 	if o.json {
-		if err := findings.WriteJSON(s.out, fs); err != nil {
+		doc := demoJSON{
+			Mode: "unfixed", GOMAXPROCS: o.procs, Seconds: res.Elapsed.Seconds(),
+			Lines: st.Records, LinesPerSecond: float64(st.Records) / secs,
+			ProbeP50: lat.P50.Seconds(), ProbeP99: lat.P99.Seconds(), ProbeMax: lat.Max.Seconds(),
+			Interrupted: interrupted, OSPauses: pst.OSPauses,
+			Files: map[string]string{"cpu_profile": cpuPath, "flame_graph": svgPath, "trace": tracePath},
+		}
+		if o.fix {
+			doc.Mode = "fix"
+		}
+		if doc.Findings, err = findingsJSON(fs); err != nil {
+			return failure(err)
+		}
+		if doc.TraceFindings, err = findingsJSON(tfs); err != nil {
+			return failure(err)
+		}
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(doc); err != nil {
 			return failure(err)
 		}
 	}
@@ -278,6 +316,40 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) (err error) {
 		fmt.Fprintln(s.errOut, "next: hotloop demo --fix")
 	}
 	return nil
+}
+
+// demoJSON is the --json document: the run's figures, the files written and
+// both lists of findings, each in findings.WriteJSON's form.
+type demoJSON struct {
+	Mode           string            `json:"mode"` // "unfixed" or "fix"
+	GOMAXPROCS     int               `json:"gomaxprocs"`
+	Seconds        float64           `json:"seconds"`
+	Lines          int64             `json:"lines"`
+	LinesPerSecond float64           `json:"lines_per_second"`
+	ProbeP50       float64           `json:"probe_latency_p50_seconds"`
+	ProbeP99       float64           `json:"probe_latency_p99_seconds"`
+	ProbeMax       float64           `json:"probe_latency_max_seconds"`
+	Interrupted    bool              `json:"interrupted"`
+	OSPauses       uint64            `json:"os_pauses"` // probes.Stats.OSPauses: the machine, not Go, starved the process
+	Files          map[string]string `json:"files"`
+	Findings       json.RawMessage   `json:"findings"`
+	TraceFindings  json.RawMessage   `json:"trace_findings"`
+}
+
+// findingsJSON is findings.WriteJSON's array, so both lists keep its form
+// (never null, non-finite figures written as 0).
+func findingsJSON(fs []findings.Finding) (json.RawMessage, error) {
+	var b bytes.Buffer
+	if err := findings.WriteJSON(&b, fs); err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Findings json.RawMessage `json:"findings"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		return nil, err
+	}
+	return doc.Findings, nil
 }
 
 // stallEvents turns the watchdog's final stall reports into probe events, so
@@ -352,21 +424,6 @@ func isHarness(fn string) bool {
 func isRuntime(fn string) bool {
 	return fn == "" || strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "runtime/") ||
 		strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "go ") && isRuntime(fn[3:])
-}
-
-// busyNote says when the machine's load average exceeds its CPUs: running
-// slices, stalls and latencies are wall-clock times and then include time the
-// OS gave to other processes. Linux only; elsewhere it says nothing.
-func busyNote() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	var load float64
-	if _, err := fmt.Sscan(string(b), &load); err != nil || load <= float64(runtime.NumCPU()) {
-		return ""
-	}
-	return fmt.Sprintf("note: this machine is busy (load average %.1f on %d CPUs); the times below are wall-clock and include time the OS gave to other processes\n", load, runtime.NumCPU())
 }
 
 // cappedBuffer is a bytes.Buffer that keeps at most max bytes and drops the

@@ -115,7 +115,23 @@ func commonPath(stacks [][]inspect.Frame, weights []float64) []inspect.Frame {
 		}
 	}
 	slices.Reverse(path)
+	// The leaf end may be the runtime or a system call where the goroutine
+	// was caught; the culprit is the code that called it.
+	for len(path) > 1 && isSystemFrame(path[0].Function) {
+		path = path[1:]
+	}
 	return path
+}
+
+// isSystemFrame: the runtime, the standard library's plumbing under a
+// blocking call, and inspect's own yield.
+func isSystemFrame(fn string) bool {
+	for _, p := range []string{"runtime.", "internal/", "syscall.", "net.", "os.", "sync.", "time.", "github.com/hotloop/hotloop/inspect."} {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func mergeGroup(group []findings.Finding) findings.Finding {

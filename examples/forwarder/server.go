@@ -36,7 +36,7 @@ type Config struct {
 
 	// BatchLines and BatchBytes cap how much a connection accumulates before
 	// it rewrites; BatchDelay caps how long the first line of a batch waits.
-	// Defaults 16384 lines, 4 MiB, 2ms. A connection whose sender keeps up
+	// Defaults 16384 lines, 4 MiB, 20ms. A connection whose sender keeps up
 	// always fills the batch, so the unfixed loop then runs for the whole of it.
 	BatchLines int
 	BatchBytes int
@@ -94,7 +94,7 @@ func (c *Config) fill() error {
 	}
 	def(&c.BatchLines, 16384)
 	def(&c.BatchBytes, 4<<20)
-	defDur(&c.BatchDelay, 2*time.Millisecond)
+	defDur(&c.BatchDelay, 20*time.Millisecond)
 	def(&c.ChunkLines, 64)
 	defDur(&c.YieldAfter, 500*time.Microsecond)
 	def(&c.MaxLineBytes, 64<<10)
