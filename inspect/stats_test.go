@@ -242,3 +242,42 @@ func TestHandlerAndGo(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigureUpdatesResolvedUnits(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	m := NewMonitor(quiet())
+	defer m.Close()
+	u := m.NewUnit("a")
+	m.NewUnit("b")
+	m.Configure(Config{Slow: time.Second, SlowUnits: map[string]time.Duration{"b": time.Minute}, MaxUnits: 1})
+	for _, st := range m.Snapshot() {
+		want := map[string]time.Duration{"a": time.Second, "b": time.Minute}[st.Name]
+		if st.Limit != want {
+			t.Errorf("%s limit %v, want %v", st.Name, st.Limit, want)
+		}
+	}
+	if got := time.Duration(m.minLimit.Load()); got != time.Second {
+		t.Errorf("tick basis %v", got)
+	}
+	// Sizes do not change after creation: MaxUnits stays 1024.
+	if m.NewUnit("c").Name() != "c" || u.Name() != "a" {
+		t.Error("MaxUnits changed by Configure")
+	}
+}
+
+func TestPackageConfigure(t *testing.T) {
+	Configure(Config{Slow: time.Hour, SlowUnits: map[string]time.Duration{"cfg-b": time.Minute}, OnStall: func(Stall) {}})
+	defer Configure(Config{OnStall: func(Stall) {}})
+	NewUnit("cfg-a").Begin(context.Background()).End()
+	Do(context.Background(), "cfg-b", func(context.Context) error { return nil })
+	got := map[string]UnitStats{}
+	for _, st := range Snapshot() {
+		got[st.Name] = st
+	}
+	if got["cfg-a"].Limit != time.Hour || got["cfg-b"].Limit != time.Minute || got["cfg-b"].Count != 1 {
+		t.Errorf("default monitor stats %+v", got)
+	}
+	if Default() != Default() || len(InFlight()) != 0 || len(Stalls()) != 0 {
+		t.Error("default monitor state")
+	}
+}
