@@ -109,6 +109,8 @@ func Detect(prefix []byte, whole bool) (Format, int) {
 		return FormatPprof, 0
 	}
 	comments := false
+	var event []byte // an event line without "period event:", awaiting its first frame
+	eventLine := 0
 	for n := 1; len(prefix) > 0; n++ {
 		i := bytes.IndexByte(prefix, '\n')
 		var line []byte
@@ -127,6 +129,13 @@ func Detect(prefix []byte, whole bool) (Format, int) {
 		case line[0] == '#':
 			comments = true
 			continue
+		case event != nil:
+			// "java 19983 cycles:" (perf script -F without time) is an
+			// event line if a frame follows it.
+			if _, _, _, ok := matchStackLine(line); ok {
+				return FormatPerf, 0
+			}
+			return "", eventLine
 		}
 		if isPerfEventLine(line) {
 			return FormatPerf, 0
@@ -134,7 +143,14 @@ func Detect(prefix []byte, whole bool) (Format, int) {
 		if _, _, msg := parseFoldedLine(line); msg == "" {
 			return FormatFolded, 0
 		}
+		if _, _, _, _, ok := matchEvent(line); ok {
+			event, eventLine = line, n
+			continue
+		}
 		return "", n
+	}
+	if event != nil {
+		return "", eventLine
 	}
 	if comments {
 		return FormatPerf, 0 // perf script --header, samples beyond the window

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -174,4 +176,34 @@ func FuzzRead(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestDetectPeers: every capture of the peer corpus is detected as perf
+// script, and every expected result as folded stacks.
+func TestDetectPeers(t *testing.T) {
+	for _, pattern := range []string{"flamegraph-pl/test/*.txt", "inferno/collapse-perf/*.txt", "flamegraph-pl/test/results/*.txt", "inferno/collapse-perf/results/*.txt"} {
+		files, _ := filepath.Glob(filepath.Join(peersDir, pattern))
+		if len(files) == 0 {
+			t.Fatalf("no peer files %s", pattern)
+		}
+		want := FormatPerf
+		if strings.Contains(pattern, "results") {
+			want = FormatFolded
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) == 0 || bytes.Equal(b, []byte("\n")) {
+				continue // no-events
+			}
+			if len(b) > DetectWindow {
+				b = b[:DetectWindow]
+			}
+			if got, line := Detect(b, len(b) < DetectWindow); got != want {
+				t.Errorf("%s: detected %q (line %d), want %q", f, got, line, want)
+			}
+		}
+	}
 }
