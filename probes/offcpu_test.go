@@ -1,0 +1,284 @@
+package probes
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/trace"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotloop/hotloop/internal/findings"
+	"go.uber.org/goleak"
+)
+
+// waitTracing polls until execution tracing is on, or fails after 10s.
+func waitTracing(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !trace.IsEnabled() {
+		if time.Now().After(deadline) {
+			t.Fatal("tracing did not start within 10s")
+		}
+		time.Sleep(time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+//go:noinline
+func offcpuMutexWaiter(mu *sync.Mutex) {
+	mu.Lock()
+	mu.Unlock() //nolint:staticcheck // the wait is the point
+}
+
+func TestCaptureOffCPU(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	type result struct {
+		r   *OffCPUResult
+		err error
+	}
+	done := make(chan result, 1)
+	var raw bytes.Buffer
+	go func() {
+		r, err := CaptureOffCPU(context.Background(), 300*time.Millisecond, OffCPUOptions{TraceTo: &raw})
+		done <- result{r, err}
+	}()
+	waitTracing(t)
+	// Waiters that block inside the capture (goroutines already blocked when
+	// a trace starts are recorded without a stack).
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	mu.Lock()
+	for range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); offcpuMutexWaiter(&mu) }()
+	}
+	time.Sleep(50 * time.Millisecond) // how long they wait
+	mu.Unlock()
+	wg.Wait()
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	r := res.r
+	if r.TraceBytes == 0 || int64(raw.Len()) != r.TraceBytes {
+		t.Errorf("TraceBytes %d, TraceTo got %d bytes", r.TraceBytes, raw.Len())
+	}
+	const fn = "github.com/hotloop/hotloop/probes.offcpuMutexWaiter"
+	var waited time.Duration
+	for _, s := range r.OffCPU.Sample {
+		if s.Label["reason"][0] != "sync.Mutex.Lock" {
+			continue
+		}
+		for _, l := range s.Location {
+			if l.Line[0].Function.Name == fn {
+				waited += time.Duration(s.Value[1])
+				break
+			}
+		}
+	}
+	// Three waiters, each blocked from its Lock to the Unlock 50ms after
+	// they started.
+	if waited < 3*40*time.Millisecond {
+		t.Errorf("off-CPU in %s on sync.Mutex.Lock = %v, want >= 120ms", fn, waited)
+	}
+	if !slices.ContainsFunc(r.Findings, func(f Finding) bool {
+		return f.Kind == findings.BlockedMutex && f.Culprit.Function == fn
+	}) {
+		var b strings.Builder
+		_ = findings.WriteText(&b, r.Findings)
+		t.Errorf("no blocked-on-mutex finding names %s:\n%s", fn, b.String())
+	}
+	if !slices.ContainsFunc(r.Waits, func(w OffCPUWait) bool { return w.Reason == "sync.Mutex.Lock" && w.Count >= 3 }) {
+		t.Errorf("Waits lack 3 sync.Mutex.Lock waits: %+v", r.Waits)
+	}
+}
+
+func TestCaptureOffCPUCancelled(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var r *OffCPUResult
+	go func() {
+		var err error
+		r, err = CaptureOffCPU(ctx, time.Hour, OffCPUOptions{})
+		done <- err
+	}()
+	waitTracing(t)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("cancelled capture: %v, want the partial result", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cancelled capture did not return")
+	}
+	if r == nil || r.OffCPU == nil || r.Duration <= 0 || r.Duration > time.Minute {
+		t.Fatalf("cancelled capture result %+v", r)
+	}
+}
+
+func TestCaptureOffCPUAlreadyTracing(t *testing.T) {
+	if err := trace.Start(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	defer trace.Stop()
+	_, err := CaptureOffCPU(context.Background(), time.Millisecond, OffCPUOptions{})
+	if !errors.Is(err, ErrTracing) || !strings.HasPrefix(err.Error(), "capturing off-CPU profile: ") {
+		t.Fatalf("err = %v, want ErrTracing named with the operation", err)
+	}
+}
+
+func TestCaptureOffCPUBadDuration(t *testing.T) {
+	if _, err := CaptureOffCPU(context.Background(), 0, OffCPUOptions{}); err == nil {
+		t.Fatal("zero duration accepted")
+	}
+}
+
+// echoServer serves TCP echo on loopback until ln is closed.
+func echoServer(ln net.Listener, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	}
+}
+
+// TestEchoClientProcess is not a test: it is the load generator of
+// TestOffCPUOverhead, run in a child process so that only the server is
+// traced. It prints the number of round trips it completed.
+func TestEchoClientProcess(t *testing.T) {
+	addr := os.Getenv("HOTLOOP_ECHO_ADDR")
+	if addr == "" {
+		t.Skip("helper process for TestOffCPUOverhead")
+	}
+	conns, _ := strconv.Atoi(os.Getenv("HOTLOOP_ECHO_CONNS"))
+	window, _ := time.ParseDuration(os.Getenv("HOTLOOP_ECHO_WINDOW"))
+	var total int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(window)
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			buf := make([]byte, 64)
+			n := int64(0)
+			for time.Now().Before(deadline) {
+				if _, err := c.Write(buf); err != nil {
+					break
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					break
+				}
+				n++
+			}
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("roundtrips %d\n", total)
+}
+
+// TestOffCPUOverhead measures the throughput of a loopback TCP echo server
+// (in this process) driven by a client process, with and without an off-CPU
+// capture running, in interleaved rounds. Set HOTLOOP_OVERHEAD=1 to run it;
+// it takes about a minute and prints the figures for BENCHMARKS.md.
+func TestOffCPUOverhead(t *testing.T) {
+	if os.Getenv("HOTLOOP_OVERHEAD") == "" {
+		t.Skip("set HOTLOOP_OVERHEAD=1 to measure the off-CPU capture's cost on an echo server")
+	}
+	const (
+		rounds = 6
+		conns  = 16
+		window = 3 * time.Second
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go echoServer(ln, &wg)
+	defer func() { ln.Close(); wg.Wait() }()
+
+	client := func() float64 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEchoClientProcess$", "-test.v")
+		cmd.Env = append(os.Environ(), "HOTLOOP_ECHO_ADDR="+ln.Addr().String(),
+			"HOTLOOP_ECHO_CONNS="+strconv.Itoa(conns), "HOTLOOP_ECHO_WINDOW="+window.String())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("client: %v\n%s", err, out)
+		}
+		i := bytes.Index(out, []byte("roundtrips "))
+		if i < 0 {
+			t.Fatalf("client output: %s", out)
+		}
+		var n int64
+		fmt.Sscanf(string(out[i:]), "roundtrips %d", &n)
+		return float64(n) / window.Seconds()
+	}
+	var base, traced []float64
+	var traceBytes int64
+	for range rounds {
+		base = append(base, client())
+
+		done := make(chan error, 1)
+		go func() {
+			r, err := CaptureOffCPU(context.Background(), window+2*time.Second, OffCPUOptions{})
+			if err == nil {
+				traceBytes = r.TraceBytes
+			}
+			done <- err
+		}()
+		waitTracing(t)
+		traced = append(traced, client())
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb, mt := median(base), median(traced)
+	t.Logf("echo round trips/s, %d conns, %d rounds of %v: without capture median %.0f %v; with capture median %.0f %v; ratio %.3f (cost %.1f%%); trace %.1f MB per capture",
+		conns, rounds, window, mb, rates(base), mt, rates(traced), mt/mb, 100*(1-mt/mb), float64(traceBytes)/1e6)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func rates(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
