@@ -2,7 +2,9 @@ package flame
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -26,7 +28,7 @@ type Profile struct {
 	names   []string         // interned frame names, by id
 	nameIDs map[string]int32 // name -> id
 	nodes   []node           // nodes[0] is the root (the empty stack)
-	kids    map[uint64]int32 // parent<<32 | name id -> child node
+	kids    map[uint64]int32 // parent<<32 | name id -> child, for nodes with many children
 	total   float64
 	nstacks int
 
@@ -44,10 +46,13 @@ type Profile struct {
 // node is one frame of the prefix tree. Children always have larger indexes
 // than their parent, so a reverse scan of nodes visits children first.
 type node struct {
-	self    float64 // value of the stack that ends at this node
-	parent  int32
-	name    int32
-	hasSelf bool // the stack ending here was added (possibly with value 0)
+	self        float64 // value of the stack that ends at this node
+	parent      int32
+	name        int32
+	firstChild  int32 // 0: none (the root is nobody's child)
+	nextSibling int32 // 0: none
+	nkids       int32
+	hasSelf     bool // the stack ending here was added (possibly with value 0)
 }
 
 // NewProfile returns an empty profile whose values count unit.
@@ -140,7 +145,10 @@ func commonPrefix(a, b []byte) int {
 	n := min(len(a), len(b))
 	i := 0
 	// Compare 8 bytes at a time: the common prefix of deep stacks is long.
-	for i+8 <= n && string(a[i:i+8]) == string(b[i:i+8]) {
+	for i+8 <= n {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
 		i += 8
 	}
 	for i < n && a[i] == b[i] {
@@ -148,6 +156,11 @@ func commonPrefix(a, b []byte) int {
 	}
 	return i
 }
+
+// smallFanout is how many children a node keeps in its sibling list before
+// they are indexed in the kids map. Most frames have one or two callees, so
+// most lookups compare a few int32s and touch no map.
+const smallFanout = 8
 
 // child returns the child of parent named name, creating it.
 func (p *Profile) child(parent int32, name []byte) int32 {
@@ -158,13 +171,30 @@ func (p *Profile) child(parent int32, name []byte) int32 {
 		p.names = append(p.names, s)
 		p.nameIDs[s] = id
 	}
+	pn := &p.nodes[parent]
 	key := uint64(uint32(parent))<<32 | uint64(uint32(id))
-	if c, ok := p.kids[key]; ok {
+	if pn.nkids <= smallFanout {
+		for c := pn.firstChild; c != 0; c = p.nodes[c].nextSibling {
+			if p.nodes[c].name == id {
+				return c
+			}
+		}
+	} else if c, ok := p.kids[key]; ok {
 		return c
 	}
 	c := int32(len(p.nodes))
-	p.nodes = append(p.nodes, node{parent: parent, name: id})
-	p.kids[key] = c
+	p.nodes = append(p.nodes, node{parent: parent, name: id, nextSibling: p.nodes[parent].firstChild})
+	pn = &p.nodes[parent]
+	pn.firstChild = c
+	pn.nkids++
+	switch {
+	case pn.nkids == smallFanout+1:
+		for k := pn.firstChild; k != 0; k = p.nodes[k].nextSibling {
+			p.kids[uint64(uint32(parent))<<32|uint64(uint32(p.nodes[k].name))] = k
+		}
+	case pn.nkids > smallFanout+1:
+		p.kids[key] = c
+	}
 	return c
 }
 
