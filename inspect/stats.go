@@ -110,7 +110,7 @@ func (m *Monitor) InFlight() []InFlightUnit {
 			if uint64(g)&tagMask != (w>>tagShift)&tagMask || sg.words[i].Load() != w {
 				g = 0 // id not stored yet, or the slot changed hands meanwhile
 			}
-			el := time.Duration(int64((uint64(nowUS)-w)&startMask)) * time.Microsecond
+			el := time.Duration(max(elapsedUS(nowUS, w), 0)) * time.Microsecond
 			out = append(out, InFlightUnit{Unit: u.name, Goroutine: g, Start: nowWall.Add(-el), Elapsed: el})
 		}
 	}

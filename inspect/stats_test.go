@@ -281,3 +281,22 @@ func TestPackageConfigure(t *testing.T) {
 		t.Error("default monitor state")
 	}
 }
+
+func TestElapsedUS(t *testing.T) {
+	word := func(startUS int64) uint64 { return activeBit | 3<<unitShift | uint64(startUS)&startMask }
+	for _, c := range []struct {
+		now, start, want int64
+	}{
+		{1000, 400, 600},
+		{1000, 1000, 0},
+		{1000, 1003, -3},                  // Begin read the clock after the scan did
+		{1 << 40, (1 << 40) - 5, 5},       // across the 40-bit wrap
+		{(1 << 40) + 2, (1 << 40) - 5, 7}, // idem
+		{5, (1 << 40) - 5, 10},            // now already wrapped, start not
+		{1<<39 - 1 + 100, 100, 1<<39 - 1}, // the longest representable
+	} {
+		if got := elapsedUS(c.now, word(c.start)); got != c.want {
+			t.Errorf("elapsedUS(%d, start %d) = %d, want %d", c.now, c.start, got, c.want)
+		}
+	}
+}

@@ -14,8 +14,7 @@ import (
 //	bit 62      reported (set by the watchdog: End must send a final report)
 //	bits 50-61  unit index (1-based; 0 = none)
 //	bits 40-49  low 10 bits of the goroutine id, to validate the id word
-//	bits 0-39   start time in µs, modulo 2^40 (12.7 days; elapsed times are
-//	            computed modulo the same, so only units older than that wrap)
+//	bits 0-39   start time in µs, modulo 2^40; see elapsedUS
 const (
 	activeBit   = uint64(1) << 63
 	reportedBit = uint64(1) << 62
@@ -27,6 +26,15 @@ const (
 	startMask   = (uint64(1) << 40) - 1
 	probeSlots  = 8
 )
+
+// elapsedUS returns how long ago, in µs, the unit in a slot word started.
+// The 40-bit difference is sign-extended: a Begin that read the clock after
+// the caller did (a scan in progress) is a little in the future, negative,
+// not 12 days old. So units are timed correctly up to 2^39 µs (6.4 days);
+// one running longer looks younger than it is. Branch-free: two shifts.
+func elapsedUS(nowUS int64, word uint64) int64 {
+	return int64((uint64(nowUS)-word)<<24) >> 24
+}
 
 // unitState is everything a Monitor keeps per unit name.
 type unitState struct {
@@ -98,6 +106,13 @@ type Region struct {
 }
 
 func (u *unitState) begin(ctx context.Context) Region {
+	r, _ := u.beginCtx(ctx)
+	return r
+}
+
+// beginCtx is begin that also returns the context carrying the unit's pprof
+// label (nil without Config.Labels), for Do to pass on.
+func (u *unitState) beginCtx(ctx context.Context) (Region, context.Context) {
 	m := u.m
 	start := nanotime()
 	g := curGoid()
@@ -117,10 +132,15 @@ func (u *unitState) begin(ctx context.Context) Region {
 		m.startWatchdog()
 	}
 	if m.labels.Load() {
+		if ctx == nil {
+			ctx = context.Background()
+		}
 		r.ctx = ctx
-		pprof.SetGoroutineLabels(pprof.WithLabels(ctx, u.labels))
+		lctx := pprof.WithLabels(ctx, u.labels)
+		pprof.SetGoroutineLabels(lctx)
+		return r, lctx
 	}
-	return r
+	return r, nil
 }
 
 // End records the run: its duration goes into the unit's histogram, and the
@@ -166,10 +186,10 @@ func (u *unitState) endReported(r Region, d int64) {
 }
 
 func (u *unitState) do(ctx context.Context, fn func(context.Context) error) error {
-	r := u.begin(ctx)
+	r, lctx := u.beginCtx(ctx)
 	defer r.End()
-	if r.ctx != nil {
-		ctx = pprof.WithLabels(ctx, u.labels)
+	if lctx != nil {
+		ctx = lctx
 	}
 	return fn(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 )
@@ -110,6 +111,9 @@ type watchdog struct {
 
 func (m *Monitor) watch(done chan struct{}) {
 	defer close(done)
+	// Started from some unit's Begin, it inherited that goroutine's pprof
+	// labels; the watchdog's own CPU time belongs to no unit.
+	pprof.SetGoroutineLabels(context.Background())
 	w := &watchdog{m: m, tracked: map[trackKey]*tracked{}, tokens: dumpBurst, lastTok: nanotime()}
 	tick := tickFor(m.minLimit.Load())
 	t := time.NewTimer(tick)
@@ -236,7 +240,7 @@ func (w *watchdog) scanSegment(sg *segment, nowUS int64, units []*unitState, lim
 		word := words[i].Load()
 		active += int(word >> 63)
 		idx := (word >> unitShift) & (1<<unitIdxBits - 1)
-		elUS := int64((uint64(nowUS) - word) & startMask)
+		elUS := elapsedUS(nowUS, word)
 		if idx >= uint64(len(limits)) || elUS < limits[idx] {
 			continue
 		}
