@@ -1,7 +1,7 @@
 package forwarder
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -120,16 +120,55 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-// dialCtx connects and closes the connection when ctx is done, so a write
-// blocked on a full socket buffer returns.
+// writeGrace is how long a write in progress may still take once the load's
+// context is done: long enough for a forwarder that is reading to take the
+// rest of a buffer (so no line is cut in half), short enough that a
+// forwarder that stopped reading cannot hold the load up.
+const writeGrace = 5 * time.Second
+
+// dialCtx connects; once ctx is done, writes get writeGrace to finish.
 func dialCtx(ctx context.Context, addr string) (net.Conn, func(), error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("forwarder: load: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Now().Add(writeGrace)) })
 	return c, func() { stop(); c.Close() }, nil
+}
+
+// lineWriter buffers whole lines and counts a line as sent only once the
+// connection took all of it.
+type lineWriter struct {
+	c     net.Conn
+	buf   []byte
+	lines int64
+	sent  *atomic.Int64
+}
+
+func (w *lineWriter) add(line []byte) error {
+	w.buf = append(w.buf, line...)
+	w.lines++
+	if len(w.buf) >= 32<<10 {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *lineWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.c.Write(w.buf)
+	if err != nil {
+		// Count the lines that got out whole.
+		w.sent.Add(int64(bytes.Count(w.buf[:n], []byte{'\n'})))
+		w.buf, w.lines = w.buf[:0], 0
+		return err
+	}
+	w.sent.Add(w.lines)
+	w.buf, w.lines = w.buf[:0], 0
+	return nil
 }
 
 func (l Load) sendBulk(ctx context.Context, conn int, sent *atomic.Int64) error {
@@ -141,7 +180,8 @@ func (l Load) sendBulk(ctx context.Context, conn int, sent *atomic.Int64) error 
 		return err
 	}
 	defer closeConn()
-	w := bufio.NewWriterSize(c, 32<<10)
+	fail := func(err error) error { return fmt.Errorf("forwarder: load: connection %d: %w", conn, err) }
+	w := &lineWriter{c: c, buf: make([]byte, 0, 40<<10), sent: sent}
 	rng := rand.New(rand.NewPCG(l.Seed, uint64(conn)))
 	var line []byte
 	now := l.Time
@@ -155,11 +195,8 @@ func (l Load) sendBulk(ctx context.Context, conn int, sent *atomic.Int64) error 
 			}
 		}
 		if l.Burst > 0 && i > 0 && i%l.Burst == 0 {
-			if err := w.Flush(); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("forwarder: load: connection %d: %w", conn, err)
+			if err := w.flush(); err != nil {
+				return fail(err)
 			}
 			t := time.NewTimer(l.Pause)
 			select {
@@ -170,16 +207,12 @@ func (l Load) sendBulk(ctx context.Context, conn int, sent *atomic.Int64) error 
 			}
 		}
 		line = AppendLine(line[:0], rng, now, conn, i)
-		if _, err := w.Write(line); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("forwarder: load: connection %d: %w", conn, err)
+		if err := w.add(line); err != nil {
+			return fail(err)
 		}
-		sent.Add(1)
 	}
-	if err := w.Flush(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("forwarder: load: connection %d: %w", conn, err)
+	if err := w.flush(); err != nil {
+		return fail(err)
 	}
 	return nil
 }
@@ -209,9 +242,6 @@ func (l Load) sendProbes(ctx context.Context, sent *atomic.Int64) error {
 		line = strconv.AppendInt(line, now.UnixNano(), 10)
 		line = append(line, '\n')
 		if _, err := c.Write(line); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return fmt.Errorf("forwarder: load: probe: %w", err)
 		}
 		sent.Add(1)
