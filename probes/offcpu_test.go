@@ -171,6 +171,7 @@ func TestEchoClientProcess(t *testing.T) {
 	}
 	conns, _ := strconv.Atoi(os.Getenv("HOTLOOP_ECHO_CONNS"))
 	window, _ := time.ParseDuration(os.Getenv("HOTLOOP_ECHO_WINDOW"))
+	size, _ := strconv.Atoi(os.Getenv("HOTLOOP_ECHO_SIZE"))
 	var total int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -184,7 +185,7 @@ func TestEchoClientProcess(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer c.Close()
-			buf := make([]byte, 64)
+			buf := make([]byte, max(size, 1))
 			n := int64(0)
 			for time.Now().Before(deadline) {
 				if _, err := c.Write(buf); err != nil {
@@ -207,16 +208,22 @@ func TestEchoClientProcess(t *testing.T) {
 // TestOffCPUOverhead measures the throughput of a loopback TCP echo server
 // (in this process) driven by a client process, with and without an off-CPU
 // capture running, in interleaved rounds. Set HOTLOOP_OVERHEAD=1 to run it;
-// it takes about a minute and prints the figures for BENCHMARKS.md.
+// HOTLOOP_ECHO_SIZE sets the message size (default 64 bytes). It takes about
+// a minute and prints the figures for BENCHMARKS.md, with the runtime's
+// tracer alone (writing to io.Discard) as the anchor.
 func TestOffCPUOverhead(t *testing.T) {
 	if os.Getenv("HOTLOOP_OVERHEAD") == "" {
 		t.Skip("set HOTLOOP_OVERHEAD=1 to measure the off-CPU capture's cost on an echo server")
 	}
 	const (
-		rounds = 6
+		rounds = 5
 		conns  = 16
 		window = 3 * time.Second
 	)
+	size := 64
+	if v := os.Getenv("HOTLOOP_ECHO_SIZE"); v != "" {
+		size, _ = strconv.Atoi(v)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +236,8 @@ func TestOffCPUOverhead(t *testing.T) {
 	client := func() float64 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestEchoClientProcess$", "-test.v")
 		cmd.Env = append(os.Environ(), "HOTLOOP_ECHO_ADDR="+ln.Addr().String(),
-			"HOTLOOP_ECHO_CONNS="+strconv.Itoa(conns), "HOTLOOP_ECHO_WINDOW="+window.String())
+			"HOTLOOP_ECHO_CONNS="+strconv.Itoa(conns), "HOTLOOP_ECHO_WINDOW="+window.String(),
+			"HOTLOOP_ECHO_SIZE="+strconv.Itoa(size))
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("client: %v\n%s", err, out)
@@ -242,10 +250,17 @@ func TestOffCPUOverhead(t *testing.T) {
 		fmt.Sscanf(string(out[i:]), "roundtrips %d", &n)
 		return float64(n) / window.Seconds()
 	}
-	var base, traced []float64
+	var base, tracer, traced []float64
 	var traceBytes int64
 	for range rounds {
 		base = append(base, client())
+
+		// Anchor: the runtime's execution tracer alone, writing nowhere.
+		if err := trace.Start(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		tracer = append(tracer, client())
+		trace.Stop()
 
 		done := make(chan error, 1)
 		go func() {
@@ -261,9 +276,12 @@ func TestOffCPUOverhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mb, mt := median(base), median(traced)
-	t.Logf("echo round trips/s, %d conns, %d rounds of %v: without capture median %.0f %v; with capture median %.0f %v; ratio %.3f (cost %.1f%%); trace %.1f MB per capture",
-		conns, rounds, window, mb, rates(base), mt, rates(traced), mt/mb, 100*(1-mt/mb), float64(traceBytes)/1e6)
+	mb, mr, mt := median(base), median(tracer), median(traced)
+	t.Logf("echo round trips/s, %d conns of %d-byte messages, %d rounds of %v: "+
+		"without capture median %.0f %v; runtime tracer alone (io.Discard) median %.0f %v, ratio %.3f; "+
+		"with CaptureOffCPU median %.0f %v, ratio %.3f (cost %.1f%%, %.1f%% beyond the tracer alone); trace %.1f MB per capture",
+		conns, size, rounds, window, mb, rates(base), mr, rates(tracer), mr/mb,
+		mt, rates(traced), mt/mb, 100*(1-mt/mb), 100*(1-mt/mr), float64(traceBytes)/1e6)
 }
 
 func median(xs []float64) float64 {

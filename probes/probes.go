@@ -145,6 +145,7 @@ type Probes struct {
 	total  int
 	self   map[int64]bool // ids of the probes' own goroutines
 	errs   []error        // capped at maxErrs
+	gc     *gcState       // nil until the GC probe has its baseline
 
 	// counters, for Stats
 	sentinelTicks atomic.Uint64
@@ -232,6 +233,14 @@ func Start(cfg Config) (*Probes, error) {
 			d.run(p.stop)
 		}()
 	}
+	if !cfg.NoGC {
+		g := newGCProbe(p)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			g.run(p.stop)
+		}()
+	}
 	return p, nil
 }
 
@@ -271,6 +280,3 @@ func (p *Probes) emit(e Event) {
 		}()
 	}
 }
-
-// gcFindings is filled in by the GC probe.
-func (p *Probes) gcFindings() []Finding { return nil }
