@@ -2,10 +2,14 @@ package forwarder
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hotloop/hotloop/inspect"
 )
 
 // BenchmarkAppendRecord is the per-line cost of the rewriting step.
@@ -51,7 +55,17 @@ func BenchmarkForwarder(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer sink.Close()
-			srv, err := Start(Config{Sink: sink, Fix: mode.fix})
+			var stalls atomic.Int64
+			mon := inspect.NewMonitor(inspect.Config{
+				OnStall: func(st inspect.Stall) {
+					if st.Done {
+						stalls.Add(1)
+					}
+				},
+				Logger: slog.New(slog.DiscardHandler),
+			})
+			defer mon.Close()
+			srv, err := Start(Config{Sink: sink, Fix: mode.fix, Monitor: mon})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -83,6 +97,7 @@ func BenchmarkForwarder(b *testing.B) {
 			b.ReportMetric(float64(lat.Max)/1e6, "max-ms")
 			b.ReportMetric(float64(sched.P99)/1e6, "tick-lag-p99-ms")
 			b.ReportMetric(float64(sched.Max)/1e6, "tick-lag-max-ms")
+			b.ReportMetric(float64(stalls.Load())/float64(b.N), "stalls/op")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
