@@ -6,6 +6,17 @@
 // graph; Diff compares two. The model knows nothing of SVG, and the renderer
 // knows nothing of input formats.
 //
+// A Profile is a prefix tree of interned frame names, so memory grows with
+// the distinct frames of a profile, not with its input: ReadFolded streams a
+// 64 MB folded file into a tree of a few MB.
+//
+// WriteSVG draws what flamegraph.pl draws at the same options (the same x, y
+// and width of every frame, its sibling order and its pruning of frames under
+// MinWidth), so graphs can be compared with the ones people already have, and
+// adds a Go-aware palette (runtime, standard library, your module,
+// third-party modules, kernel and native frames) with a legend. Its output is
+// byte-identical across runs for the same input and options.
+//
 // All functions are safe for concurrent use on distinct values; a Profile is
 // not safe for concurrent mutation.
 package flame

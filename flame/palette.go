@@ -198,6 +198,13 @@ var stdTop = map[string]bool{
 	"unique": true, "unsafe": true, "weak": true, "vendor": true,
 }
 
+// goAsm are the Go runtime's assembly routines that pprof names without a
+// package (internal/bytealg and the runtime's write barrier).
+var goAsm = map[string]bool{
+	"indexbytebody": true, "memeqbody": true, "countbody": true, "cmpbody": true,
+	"aeshashbody": true, "gcWriteBarrier": true, "memclrNoHeapPointers": true, "memmove": true,
+}
+
 // goPackage splits a Go symbol ("net/http.(*conn).serve",
 // "github.com/x/y.F[...]") into its import path; ok is false when name does
 // not look like a Go symbol.
@@ -242,6 +249,9 @@ func classify(name, module string) goClass {
 	}
 	pkg, ok := goPackage(name)
 	if !ok {
+		if goAsm[name] {
+			return classRuntime
+		}
 		return classNative
 	}
 	top, _, _ := strings.Cut(pkg, "/")
@@ -273,8 +283,8 @@ func stripAnnotation(name string) string {
 }
 
 // InferModulePath guesses the import path of the user's module from the
-// callees of main.* frames: the heaviest non-standard package called from
-// package main, cut to its module root (three elements on the well-known code
+// callees of main.* and testing.* frames: the heaviest non-standard package
+// called from package main or from the test runner, cut to its module root (three elements on the well-known code
 // hosts, else the whole path). It returns "" when main calls no such package.
 // Cost: one pass over the profile's tree.
 func InferModulePath(p *Profile) string {
@@ -288,8 +298,10 @@ func InferModulePath(p *Profile) string {
 		if n.parent <= 0 {
 			continue
 		}
+		// Callees of package main, or of the testing package (a profile of
+		// `go test -cpuprofile` has the tests and benchmarks there).
 		parent := p.names[p.nodes[n.parent].name]
-		if !strings.HasPrefix(parent, "main.") {
+		if !strings.HasPrefix(parent, "main.") && !strings.HasPrefix(parent, "testing.") {
 			continue
 		}
 		pkg, ok := goPackage(p.names[n.name])

@@ -40,6 +40,7 @@ func TestClassify(t *testing.T) {
 		{"std::function<void ()>::operator()", "", classNative},
 		{"memcpy.constprop.0", "", classNative},
 		{"java", "", classNative},
+		{"indexbytebody", "", classRuntime},
 	} {
 		if got := classify(tc.name, tc.module); got != tc.want {
 			t.Errorf("classify(%q, %q) = %d, want %d", tc.name, tc.module, got, tc.want)
@@ -54,6 +55,11 @@ func TestInferModulePath(t *testing.T) {
 	p.Add("runtime.main;main.main;fmt.Println", 9)
 	if got := InferModulePath(p); got != "github.com/me/app" {
 		t.Fatalf("InferModulePath = %q", got)
+	}
+	bench := NewProfile("samples")
+	bench.Add("testing.(*B).runN;github.com/hotloop/hotloop/flame.BenchmarkX;bytes.IndexByte", 3)
+	if got := InferModulePath(bench); got != "github.com/hotloop/hotloop" {
+		t.Fatalf("InferModulePath of a benchmark = %q", got)
 	}
 	q := NewProfile("samples")
 	q.Add("a;b", 1)
