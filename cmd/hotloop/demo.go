@@ -96,9 +96,9 @@ func demoLoad(addr string, d time.Duration) forwarder.Load {
 // few MB. Past the cap the trace is cut and analysed as far as it goes.
 const maxDemoTrace = 128 << 20
 
-func runDemo(ctx context.Context, s *streams, o *demoOptions) (err error) {
+func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		return failure(fmt.Errorf("demo: %w", err))
+		return badInput(fmt.Errorf("demo: -o: %w", err))
 	}
 	mode := "its rewriting loop that never yields"
 	if o.fix {

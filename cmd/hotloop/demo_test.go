@@ -212,12 +212,17 @@ func TestDemoInterrupted(t *testing.T) {
 }
 
 func TestDemoBadFlags(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"demo", "--duration", "0s"},
 		{"demo", "--duration", "11m"},
 		{"demo", "--procs", "0"},
 		{"demo", "extra"},
 		{"demo", "-o", ""},
+		{"demo", "-o", filepath.Join(notADir, "x")},
 	} {
 		code, _, stderr := runCLI(t, "", args...)
 		if code != exitBadUse || strings.Count(stderr, "\n") != 1 {
