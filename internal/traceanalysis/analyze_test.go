@@ -500,3 +500,39 @@ func TestErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestUnitsFromRegions(t *testing.T) {
+	data := record(t, func() {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rtrace.WithRegion(ctx, "decode", func() {
+					for range 20 {
+						runtime.Gosched() // runnable again: a scheduling latency inside the unit
+					}
+				})
+			}()
+		}
+		wg.Wait()
+	})
+	res := analyze(t, data, Options{})
+	i := slices.IndexFunc(res.Units, func(u SchedTotal) bool { return u.Name == "decode" })
+	if i < 0 {
+		t.Fatalf("no unit \"decode\" in %+v", res.Units)
+	}
+	if u := res.Units[i]; u.Count < 4*20 {
+		t.Errorf("unit decode: %d schedulings, want >= 80", u.Count)
+	}
+	found := false
+	for _, s := range res.SchedLatency.Sample {
+		if len(s.Label["unit"]) == 1 && s.Label["unit"][0] == "decode" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("schedlat profile has no sample labelled unit=decode")
+	}
+}
