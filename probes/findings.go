@@ -23,6 +23,20 @@ func (p *Probes) Events() []Event {
 // finding; the list is ranked with findings.Rank.
 func (p *Probes) Findings() []Finding {
 	fs := FindingsFromEvents(p.Events())
+	for i := range fs {
+		f := &fs[i]
+		if f.Kind != findings.Stall {
+			continue
+		}
+		// Done reports know how long the stalled runs really took.
+		if d, ok := p.stallMax(f.Unit, f.Culprit.Function); ok {
+			for j := range f.Evidence {
+				if e := &f.Evidence[j]; e.Name == "longest" && time.Duration(d).Seconds() > e.Value {
+					e.Value = time.Duration(d).Seconds()
+				}
+			}
+		}
+	}
 	fs = append(fs, p.gcFindings()...)
 	findings.Rank(fs)
 	return fs

@@ -143,9 +143,11 @@ type Probes struct {
 	events []Event // ring of the last cfg.MaxEvents
 	next   int
 	total  int
-	self   map[int64]bool // ids of the probes' own goroutines
-	errs   []error        // capped at maxErrs
-	gc     *gcState       // nil until the GC probe has its baseline
+	self   map[int64]bool             // ids of the probes' own goroutines
+	errs   []error                    // capped at maxErrs
+	gc     *gcState                   // nil until the GC probe has its baseline
+	fr     *flightRec                 // nil when the flight recorder is off
+	stalls map[stallKey]time.Duration // longest elapsed per stalled unit and culprit; capped
 
 	// counters, for Stats
 	sentinelTicks atomic.Uint64
@@ -154,6 +156,8 @@ type Probes struct {
 	dumpSessions  atomic.Uint64
 	unconfirmed   atomic.Uint64
 	eventPanics   atomic.Uint64
+	snaps         atomic.Uint64
+	snapsLimited  atomic.Uint64
 }
 
 const maxErrs = 16
@@ -167,6 +171,8 @@ type Stats struct {
 	Unconfirmed   uint64 // rounds that named no hog and had no runtime confirmation: no event
 	Events        uint64 // events emitted
 	EventPanics   uint64 // panics recovered from Config.OnEvent
+	Snapshots     uint64 // flight recorder snapshots written
+	SnapsLimited  uint64 // snapshot requests dropped by FlightRecorder.MinInterval
 }
 
 // Stats returns the probes' counters.
@@ -182,6 +188,8 @@ func (p *Probes) Stats() Stats {
 		Unconfirmed:   p.unconfirmed.Load(),
 		Events:        uint64(ev),
 		EventPanics:   p.eventPanics.Load(),
+		Snapshots:     p.snaps.Load(),
+		SnapsLimited:  p.snapsLimited.Load(),
 	}
 }
 
@@ -224,7 +232,19 @@ func (p *Probes) unitsByGoroutine() map[int64]string {
 // Start starts the probes cfg selects. Call Stop to end them.
 func Start(cfg Config) (*Probes, error) {
 	cfg = cfg.withDefaults()
-	p := &Probes{cfg: cfg, stop: make(chan struct{}), self: map[int64]bool{}}
+	p := &Probes{cfg: cfg, stop: make(chan struct{}), self: map[int64]bool{}, stalls: map[stallKey]time.Duration{}}
+	if cfg.FlightRecorder.Dir != "" {
+		fr, err := startFlightRec(p, cfg.FlightRecorder)
+		if err != nil {
+			return nil, err
+		}
+		p.fr = fr
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			fr.run(p.stop)
+		}()
+	}
 	if !cfg.NoStarvation {
 		d := newStarveDetector(p)
 		p.wg.Add(1)
@@ -251,6 +271,11 @@ func (p *Probes) Stop() error {
 	p.stopOnce.Do(func() {
 		close(p.stop)
 		p.wg.Wait()
+		if p.fr != nil {
+			p.fr.mu.Lock() // a SnapshotTrace in progress finishes first
+			p.fr.fr.Stop()
+			p.fr.mu.Unlock()
+		}
 		p.mu.Lock()
 		p.stopErr = errors.Join(p.errs...)
 		p.mu.Unlock()
@@ -269,6 +294,9 @@ func (p *Probes) emit(e Event) {
 	}
 	p.total++
 	p.mu.Unlock()
+	if p.fr != nil && (e.Kind == KindStarvation || e.Kind == KindStall) {
+		p.fr.poke(e.Kind)
+	}
 	if p.cfg.OnEvent != nil {
 		func() {
 			defer func() {
