@@ -237,36 +237,34 @@ type analyzer struct {
 	cpu      map[stackID]int64
 	cpuN     int64
 
-	info       []stackInfo // index stackID
-	gc         GCStats
-	idleProcs  int64      // Ps idle now
-	spareSum   int64      // integral of idle Ps over time, in P-nanoseconds, up to spareTime
-	spareTime  trace.Time // when spareSum was last brought up to date
-	markStart  trace.Time
-	stwStart   trace.Time
-	assistBy   map[frameID]time.Duration
-	preTrace   frameID // "[created before the trace]"
-	frameAwait map[uint8]frameID
+	info      []stackInfo // index stackID
+	gc        GCStats
+	idleProcs int64      // Ps idle now
+	spareSum  int64      // integral of idle Ps over time, in P-nanoseconds, up to spareTime
+	spareTime trace.Time // when spareSum was last brought up to date
+	markStart trace.Time
+	stwStart  trace.Time
+	assistBy  map[frameID]time.Duration
+	preTrace  frameID // "[created before the trace]"
 }
 
 func newAnalyzer(opt Options) *analyzer {
 	a := &analyzer{
-		opt:        opt,
-		stacks:     newStackTable(opt.MaxStacks, opt.MaxDepth),
-		reasons:    newReasonTable(),
-		gs:         make(map[trace.GoID]*gstate),
-		off:        make(map[offKey]*valueAgg),
-		blocks:     make(map[blockKey]*blockAgg),
-		loops:      make(map[frameID]*loopAgg),
-		sites:      make(map[stackID]*latAgg),
-		unitLat:    make(map[uint16]*latAgg),
-		schedOff:   make(map[schedKey]*valueAgg),
-		siteMemo:   make(map[[2]stackID]stackID),
-		units:      []string{""},
-		unitIdx:    map[string]uint16{"": 0},
-		cpu:        make(map[stackID]int64),
-		assistBy:   make(map[frameID]time.Duration),
-		frameAwait: make(map[uint8]frameID),
+		opt:      opt,
+		stacks:   newStackTable(opt.MaxStacks, opt.MaxDepth),
+		reasons:  newReasonTable(),
+		gs:       make(map[trace.GoID]*gstate),
+		off:      make(map[offKey]*valueAgg),
+		blocks:   make(map[blockKey]*blockAgg),
+		loops:    make(map[frameID]*loopAgg),
+		sites:    make(map[stackID]*latAgg),
+		unitLat:  make(map[uint16]*latAgg),
+		schedOff: make(map[schedKey]*valueAgg),
+		siteMemo: make(map[[2]stackID]stackID),
+		units:    []string{""},
+		unitIdx:  map[string]uint16{"": 0},
+		cpu:      make(map[stackID]int64),
+		assistBy: make(map[frameID]time.Duration),
 	}
 	a.preTrace = a.stacks.syntheticFrame("[created before the trace]")
 	return a

@@ -3,11 +3,13 @@ package traceanalysis
 import (
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/hotloop/hotloop/inspect"
 	"github.com/hotloop/hotloop/internal/findings"
 	"golang.org/x/exp/trace"
 )
@@ -294,10 +296,8 @@ func (a *analyzer) onCPUProfile(dur time.Duration) *profile.Profile {
 	return b.p
 }
 
-func seconds(d time.Duration) float64 { return d.Seconds() }
-
 func evSeconds(name string, d time.Duration) findings.Evidence {
-	return findings.Evidence{Name: name, Value: seconds(d), Unit: "seconds", Text: findings.FormatDuration(d)}
+	return findings.Evidence{Name: name, Value: d.Seconds(), Unit: "seconds", Text: findings.FormatDuration(d)}
 }
 
 func evCount(name string, n int64) findings.Evidence {
@@ -449,17 +449,34 @@ func (a *analyzer) findings(dur time.Duration) []findings.Finding {
 		if i == a.opt.MaxFindings {
 			break
 		}
-		var c = a.stacks.inspectFrame(a.stacks.syntheticFrame("[unknown creation site]"))
-		var stack = []stackID{e.site}
+		// The culprit names the victims' entry function (the hogs are the
+		// cpu-bound loop findings); the stack is where they were created.
+		c := inspect.Frame{Function: "[unknown creation site]"}
+		var stack []inspect.Frame
+		title := "goroutines of unknown origin"
 		if e.site != 0 {
-			c = a.stacks.inspectFrame(a.stacks.userTop[e.site])
+			fs := a.stacks.stacks[e.site]
+			entry := a.stacks.inspectFrame(fs[0])
+			entry.Function = strings.TrimPrefix(entry.Function, "go ")
+			c = entry
+			stack = a.stacks.inspectStack(e.site, 16)[1:]
+			title = "goroutines running " + shortFunc(entry.Function)
+			for _, f := range fs[1:] {
+				if fi := a.stacks.frames[f]; fi.user || f == a.preTrace {
+					title += " (created in " + shortFunc(fi.fn)
+					if fi.file != "" {
+						title += fmt.Sprintf(" at %s:%d", filepath.Base(fi.file), fi.line)
+					}
+					title += ")"
+					break
+				}
+			}
 		}
-		name := a.siteName(e.site)
 		out = append(out, findings.Finding{
 			Kind:    findings.Starvation,
-			Title:   fmt.Sprintf("goroutines %s waited up to %s for a P (p99 %s)", name, findings.FormatDuration(e.l.max), findings.FormatDuration(e.l.quantile(0.99))),
+			Title:   fmt.Sprintf("%s waited up to %s for a P (p99 %s)", title, findings.FormatDuration(e.l.max), findings.FormatDuration(e.l.quantile(0.99))),
 			Culprit: c,
-			Stack:   a.stacks.inspectStack(stack[0], 16),
+			Stack:   stack,
 			Evidence: []findings.Evidence{
 				evSeconds("max scheduling latency", e.l.max),
 				evSeconds("p99 scheduling latency", e.l.quantile(0.99)),
