@@ -21,7 +21,7 @@ func nanotime() int64
 // Defaults for a zero Config.
 const (
 	DefaultSlow         = 10 * time.Millisecond
-	DefaultMaxUnits     = 1024
+	DefaultMaxUnits     = 512
 	DefaultMaxStalls    = 256
 	DefaultMaxFrames    = 32
 	DefaultSlots        = 16384
@@ -56,7 +56,8 @@ type Config struct {
 	// ~250 ns more per Begin/End (BenchmarkBeginEndLabels), so it is off by
 	// default; turn it on while profiling.
 	Labels bool
-	// MaxUnits caps distinct unit names (default 1024, at most 4096); later
+	// MaxUnits caps distinct unit names (default 512, at most 4095; each
+	// costs ~2 KiB per stats shard, one shard per P up to 8); later
 	// names are counted under OverflowUnit, with one warning.
 	MaxUnits int
 	// MaxStalls caps the stall reports kept for Stalls() (default 256, a ring).

@@ -259,7 +259,7 @@ func TestConfigureUpdatesResolvedUnits(t *testing.T) {
 	if got := time.Duration(m.minLimit.Load()); got != time.Second {
 		t.Errorf("tick basis %v", got)
 	}
-	// Sizes do not change after creation: MaxUnits stays 1024.
+	// Sizes do not change after creation: MaxUnits stays 512.
 	if m.NewUnit("c").Name() != "c" || u.Name() != "a" {
 		t.Error("MaxUnits changed by Configure")
 	}
