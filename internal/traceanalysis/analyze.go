@@ -168,11 +168,56 @@ var ErrEmpty = errors.New("no events")
 // Errors name the operation: "parsing execution trace: ...". A malformed trace
 // never panics: a panic inside the parser is returned as an error.
 func Analyze(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
+	z := NewAnalyzer(opt)
+	if err := z.Add(ctx, r); err != nil {
+		return nil, err
+	}
+	return z.Result(), nil
+}
+
+// An Analyzer accumulates several traces of one program into one result:
+// bursts of tracing, each a complete trace, analysed as if one. Goroutine
+// state does not carry from one trace to the next (a goroutine already waiting
+// when a trace begins has no stack); stacks, totals and profiles do. Result
+// durations are the sum of the traces'. Not safe for concurrent use.
+type Analyzer struct {
+	a    *analyzer
+	done bool
+}
+
+// NewAnalyzer returns an Analyzer; zero Options fields take their defaults.
+func NewAnalyzer(opt Options) *Analyzer {
 	opt.fill()
+	return &Analyzer{a: newAnalyzer(opt)}
+}
+
+// Add reads one complete trace from r, with the costs described on Analyze.
+// After an error the Analyzer still holds what the failed trace added before
+// the error; use a new Analyzer when that matters.
+func (z *Analyzer) Add(ctx context.Context, r io.Reader) error {
+	if z.done {
+		return errors.New("analyzing execution trace: Add after Result")
+	}
+	if err := z.add(ctx, r); err != nil {
+		z.a.resetTrace()
+		return err
+	}
+	z.a.endTrace()
+	return nil
+}
+
+// Result returns what all added traces showed. Call it once, after the last Add.
+func (z *Analyzer) Result() *Result {
+	z.done = true
+	return z.a.finish()
+}
+
+func (z *Analyzer) add(ctx context.Context, r io.Reader) error {
+	a := z.a
 	cr := &countingReader{r: r}
 	tr, err := newReader(cr)
 	if err != nil {
-		return nil, fmt.Errorf("parsing execution trace: %w", err)
+		return fmt.Errorf("parsing execution trace: %w", err)
 	}
 	out := make(chan *batch, 4)
 	free := make(chan *batch, 6)
@@ -188,18 +233,16 @@ func Analyze(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
 		for range out { // wait for the parser to end
 		}
 	}()
-
-	a := newAnalyzer(opt)
 	if err := a.consume(ctx, out, free, cr); err != nil {
-		return nil, err
+		return err
 	}
-	if a.events == a.syncs {
-		return nil, fmt.Errorf("parsing execution trace: %w", ErrEmpty)
+	if a.tevents == a.tsyncs {
+		return fmt.Errorf("parsing execution trace: %w", ErrEmpty)
 	}
-	if opt.Progress != nil {
-		opt.Progress(Progress{Bytes: cr.n, Events: a.events})
+	if a.opt.Progress != nil {
+		a.opt.Progress(Progress{Bytes: cr.n, Events: a.events})
 	}
-	return a.finish(), nil
+	return nil
 }
 
 func (a *analyzer) consume(ctx context.Context, out <-chan *batch, free chan<- *batch, cr *countingReader) (err error) {

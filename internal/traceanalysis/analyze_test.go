@@ -536,3 +536,41 @@ func TestUnitsFromRegions(t *testing.T) {
 		t.Error("schedlat profile has no sample labelled unit=decode")
 	}
 }
+
+func TestAnalyzerAddsTraces(t *testing.T) {
+	one := func() []byte {
+		return record(t, func() {
+			var mu sync.Mutex
+			var start time.Time
+			mu.Lock()
+			done := make(chan struct{})
+			go func() { blockMutex(&mu, &start); close(done) }()
+			time.Sleep(20 * time.Millisecond)
+			mu.Unlock()
+			<-done
+		})
+	}
+	a, b := one(), one()
+	ra, rb := analyze(t, a, Options{}), analyze(t, b, Options{})
+	z := NewAnalyzer(Options{})
+	for _, d := range [][]byte{a, b} {
+		if err := z.Add(context.Background(), bytes.NewReader(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := z.Add(context.Background(), strings.NewReader("junk")); err == nil {
+		t.Fatal("junk trace accepted")
+	}
+	r := z.Result()
+	if r.Duration != ra.Duration+rb.Duration {
+		t.Errorf("duration %v, want %v + %v", r.Duration, ra.Duration, rb.Duration)
+	}
+	ga, _ := waitIn(ra.OffCPU, pkg+"blockMutex", reasonMutex)
+	gb, _ := waitIn(rb.OffCPU, pkg+"blockMutex", reasonMutex)
+	if g, _ := waitIn(r.OffCPU, pkg+"blockMutex", reasonMutex); g != ga+gb || g == 0 {
+		t.Errorf("mutex wait %v, want %v + %v", g, ga, gb)
+	}
+	if err := z.Add(context.Background(), bytes.NewReader(a)); err == nil {
+		t.Error("Add after Result accepted")
+	}
+}

@@ -187,7 +187,7 @@ func (l *latAgg) quantile(q float64) time.Duration {
 
 type rawSlice struct {
 	g      int64
-	start  trace.Time
+	start  time.Duration // since the first trace's start
 	dur    time.Duration
 	stack  stackID
 	reason string
@@ -216,8 +216,11 @@ type analyzer struct {
 	stacks  *stackTable
 	reasons *reasonTable
 
-	events     int64
-	syncs      int64
+	events     int64 // all traces
+	tevents    int64 // this trace
+	tsyncs     int64 // this trace's sync events
+	traces     int
+	base       time.Duration // the durations of the traces before this one
 	first      trace.Time
 	last       trace.Time
 	goroutines int
@@ -272,16 +275,17 @@ func newAnalyzer(opt Options) *analyzer {
 
 func (a *analyzer) event(ev *trace.Event) {
 	now := ev.Time()
-	if a.events == 0 {
-		a.first = now
+	if a.tevents == 0 {
+		a.first, a.last = now, now
 	}
 	a.events++
+	a.tevents++
 	if now > a.last {
 		a.last = now
 	}
 	switch ev.Kind() {
 	case trace.EventSync:
-		a.syncs++
+		a.tsyncs++
 		a.stacks.newGeneration()
 	case trace.EventStateTransition:
 		st := ev.StateTransition()
@@ -501,7 +505,7 @@ func (a *analyzer) slice(id trace.GoID, g *gstate, now trace.Time, stk stackID, 
 	if len(a.slices) == a.opt.TopSlices && d <= a.slices[0].dur {
 		return
 	}
-	s := rawSlice{g: int64(id), start: g.since, dur: d, stack: stk, reason: a.endReason(g, to, raw)}
+	s := rawSlice{g: int64(id), start: a.base + time.Duration(g.since-a.first), dur: d, stack: stk, reason: a.endReason(g, to, raw)}
 	if len(a.slices) == a.opt.TopSlices {
 		a.slices[0] = s
 		heap.Fix(&a.slices, 0)
@@ -779,7 +783,7 @@ func (a *analyzer) rangeEvent(ev *trace.Event, now trace.Time) {
 			a.gc.STWMax = max(a.gc.STWMax, d)
 			if len(a.gc.Windows) < maxWindows {
 				reason := strings.TrimSuffix(strings.TrimPrefix(r.Name, "stop-the-world ("), ")")
-				a.gc.Windows = append(a.gc.Windows, STWWindow{Start: time.Duration(a.stwStart - a.first), Duration: d, Reason: reason})
+				a.gc.Windows = append(a.gc.Windows, STWWindow{Start: a.base + time.Duration(a.stwStart-a.first), Duration: d, Reason: reason})
 			}
 			a.stwStart = 0
 		}

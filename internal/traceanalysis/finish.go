@@ -14,8 +14,9 @@ import (
 	"golang.org/x/exp/trace"
 )
 
-// finish closes what is still open at the trace's end and builds the result.
-func (a *analyzer) finish() *Result {
+// endTrace closes what is still open at the end of one trace and forgets
+// the per-goroutine state, which does not carry to the next trace.
+func (a *analyzer) endTrace() {
 	end := a.last
 	ids := make([]trace.GoID, 0, len(a.gs))
 	for id := range a.gs {
@@ -34,7 +35,6 @@ func (a *analyzer) finish() *Result {
 		switch g.state {
 		case trace.GoRunning:
 			a.slice(id, g, end, 0, trace.GoUndetermined, "trace end")
-			a.flushLoop(id, g)
 		case trace.GoWaiting, trace.GoSyscall:
 			// Still waiting at the end: nothing came for it during the
 			// trace, so a candidate wait is idle.
@@ -43,8 +43,24 @@ func (a *analyzer) finish() *Result {
 		}
 		a.flushLoop(id, g)
 	}
+	a.base += time.Duration(a.last - a.first)
+	a.traces++
+	a.resetTrace()
+}
 
-	dur := time.Duration(a.last - a.first)
+// resetTrace forgets a failed trace's goroutines so that the next trace
+// starts clean. Aggregates it already added stay.
+func (a *analyzer) resetTrace() {
+	clear(a.gs)
+	a.stacks.newGeneration()
+	a.tevents, a.tsyncs = 0, 0
+	a.idleProcs, a.spareSum, a.spareTime = 0, 0, 0
+	a.markStart, a.stwStart = 0, 0
+}
+
+// finish builds the result of all traces.
+func (a *analyzer) finish() *Result {
+	dur := a.base
 	r := &Result{
 		Duration:   dur,
 		Events:     a.events,
@@ -81,7 +97,7 @@ func (a *analyzer) resultSlices() []Slice {
 	for _, s := range raw {
 		sl := Slice{
 			Goroutine: s.g,
-			Start:     time.Duration(s.start - a.first),
+			Start:     s.start,
 			Duration:  s.dur,
 			EndReason: s.reason,
 		}
