@@ -37,11 +37,19 @@ type OffCPUOptions struct {
 	// TempDir is where the trace is spooled during the capture; default
 	// os.TempDir(). The file is removed before CaptureOffCPU returns.
 	TempDir string
+	// Burst and Every, when 0 < Burst < Every, trace in bursts: Burst of
+	// tracing at the start of every Every, for d in all, each burst analysed
+	// after it ends and all of them added into one result. The tracer's cost
+	// (which on a scheduler-bound server is far above 3%) is then paid
+	// Burst/Every of the time. The price: a wait longer than a burst loses
+	// its stack (the runtime records none for a goroutine already waiting
+	// when a trace starts). TraceTo cannot be used with bursts.
+	Burst, Every time.Duration
 }
 
 // OffCPUResult is what one capture found.
 type OffCPUResult struct {
-	Duration   time.Duration // the trace's span
+	Duration   time.Duration // time traced (with bursts, their sum)
 	TraceBytes int64
 	Truncated  bool // stopped early at MaxTraceBytes
 
@@ -92,6 +100,10 @@ func CaptureOffCPU(ctx context.Context, d time.Duration, opt OffCPUOptions) (*Of
 	if opt.MaxTraceBytes <= 0 {
 		opt.MaxTraceBytes = 256 << 20
 	}
+	bursts := opt.Burst > 0 && opt.Every > opt.Burst
+	if bursts && opt.TraceTo != nil {
+		return nil, errors.New("capturing off-CPU profile: TraceTo needs one trace, not bursts")
+	}
 	captureMu.Lock()
 	defer captureMu.Unlock()
 
@@ -102,48 +114,61 @@ func CaptureOffCPU(ctx context.Context, d time.Duration, opt OffCPUOptions) (*Of
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 
-	w := &capWriter{w: bufio.NewWriterSize(spool, 1<<20), max: opt.MaxTraceBytes, full: make(chan struct{})}
-	if err := trace.Start(w); err != nil {
-		return nil, fmt.Errorf("capturing off-CPU profile: %w (%v)", ErrTracing, err)
-	}
-	cpu := opt.CPUSamples && pprof.StartCPUProfile(io.Discard) == nil
-	timer := time.NewTimer(d)
+	z := traceanalysis.NewAnalyzer(traceanalysis.Options{DropIdle: opt.NoIdle})
+	var total int64
 	truncated := false
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-	case <-w.full:
-		truncated = true
-	}
-	timer.Stop()
-	if cpu {
-		pprof.StopCPUProfile()
-	}
-	trace.Stop() // returns once the runtime has written everything to w
-	if err := w.flush(); err != nil {
-		return nil, fmt.Errorf("capturing off-CPU profile: spooling the trace: %w", err)
-	}
-
-	if opt.TraceTo != nil {
+	start := time.Now()
+	for {
+		burst := d
+		if bursts {
+			burst = min(opt.Burst, d-time.Since(start))
+		}
+		n, full, err := captureOne(ctx, spool, burst, opt)
+		if err != nil {
+			return nil, err
+		}
+		total += n
+		truncated = truncated || full
+		if opt.TraceTo != nil {
+			if _, err := spool.Seek(0, io.SeekStart); err != nil {
+				return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
+			}
+			if _, err := io.Copy(opt.TraceTo, spool); err != nil {
+				return nil, fmt.Errorf("capturing off-CPU profile: copying the trace: %w", err)
+			}
+		}
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
 		}
-		if _, err := io.Copy(opt.TraceTo, spool); err != nil {
-			return nil, fmt.Errorf("capturing off-CPU profile: copying the trace: %w", err)
+		// The capture is over; a cancelled ctx must not throw away what it
+		// recorded.
+		if err := z.Add(context.WithoutCancel(ctx), bufio.NewReaderSize(spool, 1<<20)); err != nil {
+			return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
+		}
+		next := opt.Every * time.Duration(1+time.Since(start)/max(opt.Every, 1))
+		if !bursts || full || ctx.Err() != nil || next >= d {
+			break
+		}
+		if err := spool.Truncate(0); err != nil {
+			return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
+		}
+		if _, err := spool.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
+		}
+		t := time.NewTimer(time.Until(start.Add(next)))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
-	}
-	// The capture is over; a cancelled ctx must not throw away what it
-	// recorded.
-	res, err := traceanalysis.Analyze(context.WithoutCancel(ctx), bufio.NewReaderSize(spool, 1<<20), traceanalysis.Options{DropIdle: opt.NoIdle})
-	if err != nil {
-		return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
-	}
+	res := z.Result()
 	out := &OffCPUResult{
 		Duration:     res.Duration,
-		TraceBytes:   w.n,
+		TraceBytes:   total,
 		Truncated:    truncated,
 		OffCPU:       res.OffCPU,
 		SchedLatency: res.SchedLatency,
@@ -154,6 +179,32 @@ func CaptureOffCPU(ctx context.Context, d time.Duration, opt OffCPUOptions) (*Of
 		out.Waits = append(out.Waits, OffCPUWait{Reason: wt.Reason, Count: wt.Count, Total: wt.Total, IdleTotal: wt.IdleTotal})
 	}
 	return out, nil
+}
+
+// captureOne traces this process into spool for d, or until ctx is done or
+// the trace reaches opt.MaxTraceBytes (full).
+func captureOne(ctx context.Context, spool *os.File, d time.Duration, opt OffCPUOptions) (n int64, full bool, err error) {
+	w := &capWriter{w: bufio.NewWriterSize(spool, 1<<20), max: opt.MaxTraceBytes, full: make(chan struct{})}
+	if err := trace.Start(w); err != nil {
+		return 0, false, fmt.Errorf("capturing off-CPU profile: %w (%v)", ErrTracing, err)
+	}
+	cpu := opt.CPUSamples && pprof.StartCPUProfile(io.Discard) == nil
+	timer := time.NewTimer(d)
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-w.full:
+		full = true
+	}
+	timer.Stop()
+	if cpu {
+		pprof.StopCPUProfile()
+	}
+	trace.Stop() // returns once the runtime has written everything to w
+	if err := w.flush(); err != nil {
+		return 0, false, fmt.Errorf("capturing off-CPU profile: spooling the trace: %w", err)
+	}
+	return w.n, full, nil
 }
 
 // capWriter counts what the tracer writes and signals full once past max;

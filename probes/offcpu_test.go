@@ -127,6 +127,56 @@ func TestCaptureOffCPUCancelled(t *testing.T) {
 	}
 }
 
+//go:noinline
+func offcpuSleeper(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCaptureOffCPUBursts(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { offcpuSleeper(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	start := time.Now()
+	r, err := CaptureOffCPU(context.Background(), 600*time.Millisecond, OffCPUOptions{Burst: 100 * time.Millisecond, Every: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three bursts of 100ms: traced time is their sum, not the 600ms.
+	if r.Duration < 250*time.Millisecond || r.Duration > 350*time.Millisecond {
+		t.Errorf("traced %v, want about 300ms (3 bursts of 100ms)", r.Duration)
+	}
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Errorf("capture returned after %v, want the bursts spread over about 600ms", el)
+	}
+	const fn = "github.com/hotloop/hotloop/probes.offcpuSleeper"
+	var slept time.Duration
+	for _, s := range r.OffCPU.Sample {
+		for _, l := range s.Location {
+			if l.Line[0].Function.Name == fn && s.Label["reason"][0] == "sleep" {
+				slept += time.Duration(s.Value[1])
+				break
+			}
+		}
+	}
+	// The sleeper sleeps nearly all the time; waits begun before a burst
+	// lose their stack, so at least half of the traced time is attributed.
+	if slept < r.Duration/2 || slept > r.Duration {
+		t.Errorf("sleep in %s: %v of %v traced", fn, slept, r.Duration)
+	}
+	if _, err := CaptureOffCPU(context.Background(), time.Second, OffCPUOptions{Burst: time.Millisecond, Every: time.Second, TraceTo: io.Discard}); err == nil {
+		t.Error("TraceTo with bursts accepted")
+	}
+}
+
 func TestCaptureOffCPUAlreadyTracing(t *testing.T) {
 	if err := trace.Start(io.Discard); err != nil {
 		t.Fatal(err)
@@ -220,6 +270,17 @@ func TestOffCPUOverhead(t *testing.T) {
 		conns  = 16
 		window = 3 * time.Second
 	)
+	// HOTLOOP_OVERHEAD_BURST=100ms/1s measures the burst mode.
+	var burst, every time.Duration
+	if v := os.Getenv("HOTLOOP_OVERHEAD_BURST"); v != "" {
+		b, e, _ := strings.Cut(v, "/")
+		var err1, err2 error
+		burst, err1 = time.ParseDuration(b)
+		every, err2 = time.ParseDuration(e)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("HOTLOOP_OVERHEAD_BURST=%q: want BURST/EVERY, e.g. 100ms/1s", v)
+		}
+	}
 	size := 64
 	if v := os.Getenv("HOTLOOP_ECHO_SIZE"); v != "" {
 		size, _ = strconv.Atoi(v)
@@ -264,7 +325,7 @@ func TestOffCPUOverhead(t *testing.T) {
 
 		done := make(chan error, 1)
 		go func() {
-			r, err := CaptureOffCPU(context.Background(), window+2*time.Second, OffCPUOptions{})
+			r, err := CaptureOffCPU(context.Background(), window+2*time.Second, OffCPUOptions{Burst: burst, Every: every})
 			if err == nil {
 				traceBytes = r.TraceBytes
 			}
@@ -277,10 +338,10 @@ func TestOffCPUOverhead(t *testing.T) {
 		}
 	}
 	mb, mr, mt := median(base), median(tracer), median(traced)
-	t.Logf("echo round trips/s, %d conns of %d-byte messages, %d rounds of %v: "+
+	t.Logf("bursts %v every %v (0: continuous); echo round trips/s, %d conns of %d-byte messages, %d rounds of %v: "+
 		"without capture median %.0f %v; runtime tracer alone (io.Discard) median %.0f %v, ratio %.3f; "+
 		"with CaptureOffCPU median %.0f %v, ratio %.3f (cost %.1f%%, %.1f%% beyond the tracer alone); trace %.1f MB per capture",
-		conns, size, rounds, window, mb, rates(base), mr, rates(tracer), mr/mb,
+		burst, every, conns, size, rounds, window, mb, rates(base), mr, rates(tracer), mr/mb,
 		mt, rates(traced), mt/mb, 100*(1-mt/mb), 100*(1-mt/mr), float64(traceBytes)/1e6)
 }
 
