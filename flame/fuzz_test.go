@@ -55,7 +55,11 @@ func FuzzReadFolded(f *testing.F) {
 // options, to well-formed XML (or a clear error), never a panic.
 func FuzzWriteSVG(f *testing.F) {
 	addFoldedSeeds(f)
-	f.Fuzz(func(t *testing.T, in []byte) {
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, in []byte) {
+	{
 		p, err := ReadFolded(bytes.NewReader(in))
 		if err != nil {
 			return
@@ -91,5 +95,5 @@ func FuzzWriteSVG(f *testing.F) {
 		if err := WriteFoldedDiff(io.Discard, d); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 }
