@@ -55,10 +55,14 @@ type Config struct {
 	// StarvationThreshold is the sentinel wake-up lag that counts as
 	// starvation. Default 20ms.
 	StarvationThreshold time.Duration
-	// SentinelPeriod is how often the sentinel goroutine wakes. Default 10ms
-	// (see sentinel.go for why). Starvation shorter than the period can be
-	// missed.
+	// SentinelPeriod is how often the sentinel goroutine wakes while the
+	// process is busy enough to starve (at least GOMAXPROCS goroutines running
+	// or runnable). Default 10ms, at most half the threshold (see
+	// starvation.go for why).
 	SentinelPeriod time.Duration
+	// IdlePeriod is how often it wakes otherwise. Default 100ms: an idle
+	// wake-up costs a thread wake-up, ~50-150 µs of CPU.
+	IdlePeriod time.Duration
 	// NoStarvation turns the starvation detector off.
 	NoStarvation bool
 	// DumpInterval is the least time between two rounds of goroutine dumps
@@ -98,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SentinelPeriod <= 0 {
 		c.SentinelPeriod = 10 * time.Millisecond
+	}
+	if c.IdlePeriod <= 0 {
+		c.IdlePeriod = 100 * time.Millisecond
 	}
 	if c.GCWindow <= 0 {
 		c.GCWindow = 200 * time.Millisecond
@@ -151,6 +158,7 @@ type Probes struct {
 
 	// counters, for Stats
 	sentinelTicks atomic.Uint64
+	fastTicks     atomic.Uint64
 	sentinelLate  atomic.Uint64
 	osPauses      atomic.Uint64
 	dumpSessions  atomic.Uint64
@@ -165,6 +173,7 @@ const maxErrs = 16
 // Stats are the probes' own counters.
 type Stats struct {
 	SentinelTicks uint64 // sentinel wake-ups
+	FastTicks     uint64 // of which at the fast period (the process was busy)
 	SentinelLate  uint64 // wake-ups at or past the starvation threshold
 	OSPauses      uint64 // late wake-ups dismissed: the process got little CPU (the OS, not Go, held it)
 	DumpRounds    uint64 // rounds of goroutine dumps taken
@@ -182,6 +191,7 @@ func (p *Probes) Stats() Stats {
 	p.mu.Unlock()
 	return Stats{
 		SentinelTicks: p.sentinelTicks.Load(),
+		FastTicks:     p.fastTicks.Load(),
 		SentinelLate:  p.sentinelLate.Load(),
 		OSPauses:      p.osPauses.Load(),
 		DumpRounds:    p.dumpSessions.Load(),

@@ -15,21 +15,28 @@ import (
 
 // The starvation detector has two parts.
 //
-// The always-on signal is a sentinel goroutine that sleeps SentinelPeriod
-// (10 ms) and measures when it actually wakes. The runtime runs expired timers
-// only at scheduling points, so while every P runs a goroutine that does not
-// yield, the sentinel's wake-up waits until sysmon preempts one of them (after
-// 10-20 ms of running). Starvation is declared when the sentinel finds itself
-// waking at least StarvationThreshold after it went to sleep (its "gap"),
-// i.e. at least threshold-period late: with the period at most half the
-// threshold, that lateness alone is at least half the threshold, which a
-// scheduler with a free P or a goroutine that yields never produces.
+// The always-on signal is a sentinel goroutine that sleeps and measures when
+// it actually wakes. The runtime runs expired timers only at scheduling
+// points, so while every P runs a goroutine that does not yield, the
+// sentinel's wake-up waits until sysmon preempts one of them (after 10-20 ms
+// of running). Starvation is declared when the sentinel wakes at least
+// StarvationThreshold - SentinelPeriod late (10 ms with the defaults): a
+// scheduler with a free P, or whose goroutines yield, never makes a timer that
+// late. The starvation reported is that lateness plus the period, i.e. how long
+// the sentinel had gone without a chance to run when it had asked to.
 //
-// Why 10 ms: one wake of an idle process costs a futex wake-up of a thread
-// plus the timer bookkeeping, a few microseconds of CPU (BenchmarkSentinelTick
-// and TestProbeCPUCost measure it), so 100 wakes/s stay well under 0.1% of a
-// core; a 1 ms period would cost ten times that for little gain, because
-// sysmon's preemption, not the sentinel, sets the granularity of starvation.
+// Why the period adapts: on an idle process every wake-up of a sleeping
+// goroutine costs a thread wake-up from the kernel plus the scheduler's search
+// for work, ~50-150 µs of CPU on a virtualised 2-core machine (a bare
+// `for { time.Sleep(10ms) }` costs ~1% of a core there). Starvation needs every
+// P busy, so the sentinel reads /sched/goroutines/running and /runnable (an
+// O(GOMAXPROCS) read, ~1 µs) at each wake-up and sleeps SentinelPeriod
+// (10 ms) only while there are at least GOMAXPROCS goroutines running or
+// runnable besides itself, or starvation was seen in the last second, and
+// IdlePeriod (100 ms) otherwise. A wake-up while busy is cheap (the P is
+// awake), so the cost stays near 0.1-0.2% of a core idle and busy alike. The
+// price: a hog that starts while the process is idle is seen at the first
+// slow wake-up, up to 100 ms later, still well within the 1 s goal.
 //
 // Every 100 ms the detector also reads /sched/latencies:seconds, the runtime's
 // own (sampled) histogram of how long runnable goroutines waited for a P: two
@@ -57,8 +64,11 @@ import (
 type starveDetector struct {
 	p         *Probes
 	threshold time.Duration
-	period    time.Duration
-	interval  time.Duration // min time between dump sessions
+	period    time.Duration // fast period, at most threshold/2
+	idle      time.Duration // slow period, while no P could be starved
+	procs     int64
+	gauges    []metrics.Sample // /sched/goroutines/running, /runnable
+	interval  time.Duration    // min time between dump sessions
 	samples   int
 	sampleGap time.Duration
 	maxDump   int
@@ -79,6 +89,8 @@ type starveDetector struct {
 const (
 	schedLatName      = "/sched/latencies:seconds"
 	schedRunnableName = "/sched/goroutines/runnable:goroutines"
+	schedRunningName  = "/sched/goroutines/running:goroutines"
+	fastHold          = time.Second // stay at the fast period this long after starvation or a busy tick
 	schedEvery        = 100 * time.Millisecond
 	maxHogsPerEvent   = 8
 	maxCulpritFrames  = 16
@@ -90,6 +102,8 @@ func newStarveDetector(p *Probes) *starveDetector {
 		p:         p,
 		threshold: c.StarvationThreshold,
 		period:    min(c.SentinelPeriod, c.StarvationThreshold/2),
+		idle:      max(c.IdlePeriod, min(c.SentinelPeriod, c.StarvationThreshold/2)),
+		procs:     int64(runtime.GOMAXPROCS(0)),
 		interval:  c.DumpInterval,
 		samples:   c.StarvationSamples,
 		sampleGap: max(2*time.Millisecond, c.StarvationThreshold/8),
@@ -102,6 +116,9 @@ func newStarveDetector(p *Probes) *starveDetector {
 	d.schedOK = metricsSupported(schedLatName)
 	if !metricsSupported(schedRunnableName) { // before Go 1.26
 		d.sched = d.sched[:1]
+	}
+	if metricsSupported(schedRunnableName) && metricsSupported(schedRunningName) {
+		d.gauges = []metrics.Sample{{Name: schedRunningName}, {Name: schedRunnableName}}
 	}
 	if d.schedOK {
 		d.readSched() // baseline
@@ -156,13 +173,29 @@ func (d *starveDetector) runnable() int64 {
 	return int64(d.sched[1].Value.Uint64())
 }
 
+// busy reports whether at least GOMAXPROCS goroutines besides the caller are
+// running or runnable: only then can a P-starved goroutine exist. Without the
+// gauges (before Go 1.26) it always says yes.
+func (d *starveDetector) busy() bool {
+	if d.gauges == nil {
+		return true
+	}
+	metrics.Read(d.gauges)
+	if d.gauges[0].Value.Kind() != metrics.KindUint64 || d.gauges[1].Value.Kind() != metrics.KindUint64 {
+		return true
+	}
+	return int64(d.gauges[0].Value.Uint64()+d.gauges[1].Value.Uint64())-1 >= d.procs
+}
+
 func (d *starveDetector) run(stop <-chan struct{}) {
 	d.p.addSelf(curGoroutineID())
-	t := time.NewTimer(d.period)
+	period := d.idle
+	t := time.NewTimer(period)
 	defer t.Stop()
 	start := time.Now()
 	mark := markThread()
 	lastSched := start
+	var fastUntil time.Time
 	for {
 		select {
 		case <-stop:
@@ -170,12 +203,14 @@ func (d *starveDetector) run(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		now := time.Now()
-		gap := now.Sub(start)
+		late := now.Sub(start) - period
 		d.p.sentinelTicks.Add(1)
+		// The sentinel had gone late+d.period without running when it wanted to.
+		gap := late + d.period
 		starved := gap >= d.threshold
 		if starved {
 			d.p.sentinelLate.Add(1)
-			if d.osLate(mark, gap-d.period) {
+			if d.osLate(mark, late) {
 				starved = false
 				d.p.osPauses.Add(1)
 			}
@@ -187,11 +222,22 @@ func (d *starveDetector) run(stop <-chan struct{}) {
 			lastSched = now
 		}
 		if starved || over >= 2 {
+			fastUntil = now.Add(fastHold)
 			d.fired(stop, now, gap, over, worst)
+		}
+		if d.busy() {
+			fastUntil = time.Now().Add(fastHold)
+		}
+		period = d.idle
+		if time.Now().Before(fastUntil) {
+			period = d.period
+		}
+		if period == d.period {
+			d.p.fastTicks.Add(1)
 		}
 		start = time.Now()
 		mark = markThread()
-		t.Reset(d.period)
+		t.Reset(period)
 	}
 }
 

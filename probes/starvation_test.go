@@ -286,7 +286,7 @@ func TestStarvationFairLoadNotFlagged(t *testing.T) {
 	}
 	st := p.Stats()
 	t.Logf("fair load for %s: %+v", d, st)
-	if st.SentinelTicks < uint64(d/(20*time.Millisecond)) {
+	if st.SentinelTicks < uint64(d/(200*time.Millisecond)) {
 		t.Errorf("sentinel ticked only %d times in %s: it is not running", st.SentinelTicks, d)
 	}
 	for _, e := range c.kind(KindStarvation) {
