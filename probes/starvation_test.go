@@ -1,6 +1,8 @@
 package probes
 
 import (
+	"context"
+	"flag"
 	"runtime"
 	"strings"
 	"sync"
@@ -8,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotloop/hotloop/inspect"
+	"github.com/hotloop/hotloop/internal/findings"
 	"go.uber.org/goleak"
 )
 
@@ -310,5 +314,85 @@ func TestStarvationIdleNotFlagged(t *testing.T) {
 	}
 	if st := p.Stats(); st.SentinelTicks == 0 {
 		t.Errorf("sentinel never ticked: %+v", st)
+	}
+}
+
+func TestStarvationNamesUnit(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	withProcs(t, 2)
+	mon := inspect.NewMonitor(inspect.Config{Slow: time.Hour})
+	defer mon.Close()
+	c := newCollector()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	spinning.Store(0)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = mon.Do(context.Background(), "rewrite", func(context.Context) error {
+				spinArith(&stop)
+				return nil
+			})
+		}()
+	}
+	waitSpinning(t, 4)
+	p, err := Start(Config{OnEvent: c.on, NoGC: true, Monitor: mon, DumpInterval: 100 * time.Millisecond})
+	if err != nil {
+		stop.Store(true)
+		wg.Wait()
+		t.Fatal(err)
+	}
+	evs := c.waitFor(t, KindStarvation, 8, 20*time.Second)
+	stop.Store(true)
+	wg.Wait()
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	inUnit := 0
+	for _, e := range evs {
+		if e.Unit == "rewrite" && namesHog(e, "probes.spinArith") {
+			inUnit++
+		}
+	}
+	if len(evs) == 0 || inUnit*10 < len(evs)*8 {
+		t.Fatalf("%d of %d starvation events name unit rewrite and probes.spinArith, want most; stats %+v", inUnit, len(evs), p.Stats())
+	}
+	fs := p.Findings()
+	if len(fs) == 0 || fs[0].Unit != "rewrite" || fs[0].Kind != findings.CPUBoundLoop {
+		t.Errorf("top finding %+v", fs)
+	}
+}
+
+var soak = flag.Duration("soak", 0, "run TestStarvationSoak: a well-behaved load under the probes for this long (e.g. -soak 10m)")
+
+// TestStarvationSoak runs the fair load for -soak (10 minutes in the issue's
+// goal) and fails on any starvation event. Run:
+//
+//	go test ./probes -run TestStarvationSoak -soak 10m -timeout 15m -v
+func TestStarvationSoak(t *testing.T) {
+	if *soak <= 0 {
+		t.Skip("set -soak DURATION (e.g. -soak 10m) to run the long well-behaved load")
+	}
+	defer goleak.VerifyNone(t)
+	withProcs(t, 2)
+	c := newCollector()
+	p, err := Start(Config{OnEvent: c.on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	fairLoad(stop, &wg)
+	time.Sleep(*soak) // the soak's duration
+	close(stop)
+	wg.Wait()
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	t.Logf("soak %s: %+v", *soak, st)
+	for _, e := range c.kind(KindStarvation) {
+		t.Errorf("well-behaved load flagged at %s: culprit %v: %s", e.Time.Format(time.TimeOnly), e.Culprit, e.Detail)
 	}
 }
