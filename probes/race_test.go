@@ -1,0 +1,5 @@
+//go:build race
+
+package probes
+
+func init() { raceEnabled = true }
