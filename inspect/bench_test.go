@@ -93,7 +93,10 @@ func cpuLoop(b *testing.B, op func()) {
 }
 
 // BenchmarkCostParallel runs each case on GOMAXPROCS goroutines (-cpu 1,2,4):
-// Begin/End must scale like the clock reads it is made of.
+// Begin/End must scale like the clock reads it is made of. cpu-ns/op is the
+// whole process's CPU time per op: it stays flat as -cpu grows when nothing
+// contends, and it is not inflated by other processes on a loaded machine
+// the way wall time is.
 func BenchmarkCostParallel(b *testing.B) {
 	cases := costCases(b)
 	for _, c := range cases {
@@ -102,11 +105,15 @@ func BenchmarkCostParallel(b *testing.B) {
 		}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
+			c0 := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					c.op()
 				}
 			})
+			if c0 >= 0 {
+				b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/op")
+			}
 		})
 	}
 	for _, c := range cases {

@@ -10,3 +10,12 @@ func threadCPU() int64 {
 	}
 	return ts.Nano()
 }
+
+// processCPU returns the CPU time of all the process's threads in ns.
+func processCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return -1
+	}
+	return ts.Nano()
+}
