@@ -159,3 +159,43 @@ func TestDiffSVGDirections(t *testing.T) {
 		t.Errorf("a stack absent from NEW was drawn")
 	}
 }
+
+// flamegraph.pl renders difffolded.pl's three columns as a differential
+// graph; so does hotloop, from the very same reference text.
+func TestDiffFoldedInputRendersAsDiff(t *testing.T) {
+	d := readFoldedPeer(t, "flamegraph-pl/rendered/difffolded-all-vs-kernel.txt")
+	if !d.IsDiff() {
+		t.Fatal("three-column input not read as differential")
+	}
+	var out bytes.Buffer
+	if err := WriteSVG(&out, d, SVGOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ref := parseSVGFrames(t, readSVGPeer(t, "flamegraph-pl/rendered/difffolded-all-vs-kernel.svg"))
+	got := parseSVGFrames(t, out.Bytes())
+	matchFrames(t, ref, got)
+	for _, f := range got {
+		if direction(f.fill) != 0 {
+			t.Errorf("frame %q: fill %s, flamegraph.pl draws no change white", f.name, f.fill)
+		}
+	}
+	// A real change read from three columns equals Diff of the two profiles.
+	var three bytes.Buffer
+	want := Diff(readFoldedPeer(t, "inferno/diff-folded/before.txt"), readFoldedPeer(t, "inferno/diff-folded/after.txt"), DiffOptions{})
+	if err := WriteFoldedDiff(&three, want); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadFolded(bytes.NewReader(three.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	WriteSVG(&a, want, SVGOptions{})
+	WriteSVG(&b, back, SVGOptions{})
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("SVG of re-read three-column text differs from Diff's")
+	}
+	if _, err := ReadFolded(strings.NewReader("a 1 2\nb 3\n")); err == nil || !strings.Contains(err.Error(), "line 2: missing base count") {
+		t.Errorf("mixed columns: %v", err)
+	}
+}

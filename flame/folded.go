@@ -189,10 +189,15 @@ func quoteField(b []byte) string {
 // last) into a Profile whose unit is "samples". It streams: memory is the
 // profile's prefix tree plus one line, not the input. Empty input (no stack
 // at all) is an error, "parsing folded stacks: no samples".
+//
+// Differential folded stacks, difffolded.pl's "stack base new" lines, are
+// recognised by their first line, as flamegraph.pl does: the result is then
+// the differential profile Diff would give (see IsDiff), with new's values.
 func ReadFolded(r io.Reader) (*Profile, error) {
 	p := NewProfile("samples")
 	fr := NewFoldedReader(r)
-	for {
+	diff := false
+	for first := true; ; first = false {
 		stack, v, err := fr.Next()
 		if err == io.EOF {
 			break
@@ -200,12 +205,50 @@ func ReadFolded(r io.Reader) (*Profile, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.addBytes(stack, v)
+		if first {
+			_, _, diff = splitBaseCount(stack)
+		}
+		if !diff {
+			p.addBytes(stack, v)
+			continue
+		}
+		s, base, ok := splitBaseCount(stack)
+		if !ok {
+			return nil, &ParseError{Format: foldedFormat, Line: fr.Line(), Msg: "missing base count: a differential file has \"stack base new\" on every line"}
+		}
+		p.addBytes(s, v)
+		n := p.lastPath[len(p.lastPath)-1]
+		for len(p.base) < len(p.nodes) {
+			p.base = append(p.base, 0)
+		}
+		p.base[n] += base
 	}
 	if p.Len() == 0 {
 		return nil, &ParseError{Format: foldedFormat, Msg: "no samples"}
 	}
+	if diff {
+		for len(p.base) < len(p.nodes) {
+			p.base = append(p.base, 0)
+		}
+	}
 	return p, nil
+}
+
+// splitBaseCount splits the base count off the stack of a differential line
+// ("a;b 3" of "a;b 3 5"): a whitespace-separated number that ends the stack.
+func splitBaseCount(stack []byte) ([]byte, float64, bool) {
+	sp := len(stack) - 1
+	for sp >= 0 && !isSpace(stack[sp]) {
+		sp--
+	}
+	if sp <= 0 || sp == len(stack)-1 {
+		return nil, 0, false
+	}
+	v, msg := parseCount(stack[sp+1:])
+	if msg != "" {
+		return nil, 0, false
+	}
+	return stack[:sp], v, true
 }
 
 // WriteFolded writes p as folded stacks, one line per distinct stack in byte
