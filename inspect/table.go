@@ -25,7 +25,8 @@ import (
 // after unit reuses the same slot (and skips rewriting its id), and different
 // goroutines spread over the table, which is what shards it.
 type table struct {
-	segs atomic.Pointer[[]*segment]
+	first *segment // segs[0], immutable: the fast path skips two loads
+	segs  atomic.Pointer[[]*segment]
 
 	mu    sync.Mutex // guards growth
 	total int
@@ -55,13 +56,17 @@ func (t *table) init(max int) {
 	}
 	t.max = n
 	t.total = min(firstSegment, n)
-	t.segs.Store(&[]*segment{newSegment(t.total)})
+	t.first = newSegment(t.total)
+	t.segs.Store(&[]*segment{t.first})
 }
 
 // claim finds a free slot near h and publishes word in it; nil when every
 // segment's neighbourhood of h is full and the table is at its maximum.
 func (t *table) claim(h uint32, goid int64, word uint64) *atomic.Uint64 {
-	for _, sg := range *t.segs.Load() {
+	if w := t.first.claim(h, goid, word); w != nil {
+		return w
+	}
+	for _, sg := range (*t.segs.Load())[1:] {
 		if w := sg.claim(h, goid, word); w != nil {
 			return w
 		}
