@@ -81,7 +81,7 @@ func TestProbeCPUCost(t *testing.T) {
 	for i, pr := range probes {
 		extra := sum[i] - sum[0]
 		t.Logf("%-10s CPU %6.3f%% of one core over %s (probe's own: %+.3f%%)", pr.name, pct(sum[i]), total, pct(extra))
-		if i > 0 && pct(extra) > 0.5 {
+		if i > 0 && pct(extra) > 0.5 && !raceEnabled { // the race detector multiplies every cost
 			t.Errorf("%s probe costs %.3f%% of a core on an idle process, want <= 0.5%%", pr.name, pct(extra))
 		}
 	}
