@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -311,4 +312,28 @@ func TestSnapshotTraceOff(t *testing.T) {
 	if _, err := p.SnapshotTrace("x"); err == nil {
 		t.Error("want error with the flight recorder off")
 	}
+}
+
+func TestFlightRecorderSnapshotOnStall(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	p, err := Start(Config{NoGC: true, NoStarvation: true,
+		FlightRecorder: FlightRecorderConfig{Dir: dir, MinAge: time.Second, MinInterval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.OnStall(stallAt("forward", 15*time.Millisecond, 1, false))
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Stats().Snapshots == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	p.OnStall(stallAt("decode", 15*time.Millisecond, 1, false)) // within MinInterval: no second file
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	files := snapshots(t, dir)
+	if len(files) != 1 || !strings.Contains(files[0], "-stall.trace") {
+		t.Fatalf("snapshots %v, want one named for the stall", files)
+	}
+	readTrace(t, files[0])
 }
