@@ -108,25 +108,11 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	defer runtime.GOMAXPROCS(prevProcs)
 	fmt.Fprintf(s.errOut, "hotloop demo: the syslog forwarder with %s, GOMAXPROCS=%d, %s of bursty load on loopback...\n", mode, o.procs, o.duration)
 
-	// Stalls of the forwarder's units, on a monitor of our own so the demo
-	// neither logs to the default slog logger nor leaves a watchdog behind.
-	var (
-		stallMu sync.Mutex
-		stalls  []inspect.Stall
-	)
-	mon := inspect.NewMonitor(inspect.Config{
-		OnStall: func(st inspect.Stall) {
-			if !st.Done {
-				return // the final report carries the whole duration
-			}
-			stallMu.Lock()
-			if len(stalls) < 4096 {
-				stalls = append(stalls, st)
-			}
-			stallMu.Unlock()
-		},
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	// The forwarder's units run on a monitor of our own, so the demo neither
+	// logs stalls to the default slog logger nor leaves a watchdog behind;
+	// its stall reports go to the probes (below).
+	quiet := slog.New(slog.DiscardHandler)
+	mon := inspect.NewMonitor(inspect.Config{Logger: quiet, OnStall: func(inspect.Stall) {}})
 	defer mon.Close()
 
 	recv, err := forwarder.StartReceiver("", 0)
@@ -150,6 +136,7 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 		return failure(fmt.Errorf("demo: starting probes: %w", err))
 	}
 	defer prb.Stop()
+	mon.Configure(inspect.Config{Logger: quiet, OnStall: prb.OnStall})
 
 	var cpuBuf bytes.Buffer
 	if err := pprof.StartCPUProfile(&cpuBuf); err != nil {
@@ -213,6 +200,9 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 		st.Records, res.Elapsed.Round(time.Millisecond), float64(st.Records)/secs,
 		findings.FormatDuration(lat.P50), findings.FormatDuration(lat.P99), findings.FormatDuration(lat.Max))
 
+	units := demoUnits(mon.Snapshot())
+	writeUnits(s.errOut, units)
+
 	// CPU profile: cpu.pb.gz, top functions, flame graph.
 	pp, err := profile.ParseData(cpuBuf.Bytes())
 	if err != nil {
@@ -253,12 +243,8 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	// slices in wall-clock time, so on a busy machine it cannot tell a loop that
 	// never yields from a thread the OS descheduled: its findings follow,
 	// ranked among themselves.
-	var fs, tfs []findings.Finding
-	fs = append(fs, prb.Findings()...)
-	stallMu.Lock()
-	fs = append(fs, probes.FindingsFromEvents(stallEvents(stalls))...)
-	stallMu.Unlock()
-	fs = demoFindings(fs)
+	var tfs []findings.Finding
+	fs := demoFindings(prb.Findings())
 	tr, err := traceanalysis.Analyze(ctx, bytes.NewReader(traceBuf.Bytes()), traceanalysis.Options{DropIdle: true})
 	if err != nil {
 		// A cut trace (past maxDemoTrace) may end mid-generation; the probes'
@@ -290,7 +276,7 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 			Mode: "unfixed", GOMAXPROCS: o.procs, Seconds: res.Elapsed.Seconds(),
 			Lines: st.Records, LinesPerSecond: float64(st.Records) / secs,
 			ProbeP50: lat.P50.Seconds(), ProbeP99: lat.P99.Seconds(), ProbeMax: lat.Max.Seconds(),
-			Interrupted: interrupted, OSPauses: pst.OSPauses,
+			Interrupted: interrupted, OSPauses: pst.OSPauses, Units: units,
 			Files: map[string]string{"cpu_profile": cpuPath, "flame_graph": svgPath, "trace": tracePath},
 		}
 		if o.fix {
@@ -332,8 +318,58 @@ type demoJSON struct {
 	Interrupted    bool              `json:"interrupted"`
 	OSPauses       uint64            `json:"os_pauses"` // probes.Stats.OSPauses: the machine, not Go, starved the process
 	Files          map[string]string `json:"files"`
+	Units          []demoUnit        `json:"units"`
 	Findings       json.RawMessage   `json:"findings"`
 	TraceFindings  json.RawMessage   `json:"trace_findings"`
+}
+
+// demoUnit is one inspect unit's figures for the run.
+type demoUnit struct {
+	Name string  `json:"name"`
+	Runs uint64  `json:"runs"`
+	Slow uint64  `json:"slow"` // runs past the stall threshold
+	P50  float64 `json:"p50_seconds"`
+	P99  float64 `json:"p99_seconds"`
+	Max  float64 `json:"max_seconds"`
+	// SlowTime is the time spent in runs past the threshold (from the
+	// histogram, within its 12.5% bucket width): how long the unit held
+	// things up, where a count of slow runs would weigh a 20ms run like a
+	// 2s one.
+	SlowTime float64 `json:"slow_seconds"`
+}
+
+func demoUnits(stats []inspect.UnitStats) []demoUnit {
+	var out []demoUnit
+	for _, u := range stats {
+		if u.Count == 0 {
+			continue
+		}
+		var slow float64
+		for i, n := range u.Hist.Counts {
+			lo, hi := inspect.BucketLower(i), inspect.BucketUpper(i)
+			if n == 0 || lo < u.Limit {
+				continue
+			}
+			mid := lo.Seconds()
+			if hi < 1<<62 {
+				mid = (lo.Seconds() + hi.Seconds()) / 2
+			}
+			slow += float64(n) * mid
+		}
+		out = append(out, demoUnit{
+			Name: u.Name, Runs: u.Count, Slow: u.Slow,
+			P50: u.P50.Seconds(), P99: u.P99.Seconds(), Max: u.Max.Seconds(), SlowTime: slow,
+		})
+	}
+	return out
+}
+
+func writeUnits(w io.Writer, units []demoUnit) {
+	fmt.Fprintf(w, "\ninspect units:\n%-20s %8s %6s %9s %9s %9s %13s\n", "unit", "runs", "slow", "p50", "p99", "max", "in slow runs")
+	d := func(sec float64) string { return findings.FormatDuration(time.Duration(sec * 1e9)) }
+	for _, u := range units {
+		fmt.Fprintf(w, "%-20s %8d %6d %9s %9s %9s %13s\n", u.Name, u.Runs, u.Slow, d(u.P50), d(u.P99), d(u.Max), d(u.SlowTime))
+	}
 }
 
 // findingsJSON is findings.WriteJSON's array, so both lists keep its form
@@ -350,28 +386,6 @@ func findingsJSON(fs []findings.Finding) (json.RawMessage, error) {
 		return nil, err
 	}
 	return doc.Findings, nil
-}
-
-// stallEvents turns the watchdog's final stall reports into probe events, so
-// they are folded into findings the same way the probes' own events are.
-func stallEvents(stalls []inspect.Stall) []probes.Event {
-	evs := make([]probes.Event, 0, len(stalls))
-	for _, st := range stalls {
-		culprit := st.Frames
-		top := st.Top()
-		for i, f := range st.Frames {
-			if f == top {
-				culprit = st.Frames[i:]
-				break
-			}
-		}
-		evs = append(evs, probes.Event{
-			Kind: probes.KindStall, Time: st.Started.Add(st.Elapsed), Duration: st.Elapsed,
-			Culprit: culprit, Goroutine: st.Goroutine, Unit: st.Unit,
-			Detail: fmt.Sprintf("%s ran %s (%s)", st.Unit, findings.FormatDuration(st.Elapsed), st.State),
-		})
-	}
-	return evs
 }
 
 // demoFindings drops the findings about the demo's own machinery: the load

@@ -44,6 +44,7 @@ type demoDoc struct {
 	Lines         int64
 	OSPauses      int `json:"os_pauses"`
 	Files         map[string]string
+	Units         []demoUnit
 	Findings      []findings.Finding `json:"findings"`
 	TraceFindings []findings.Finding `json:"trace_findings"`
 }
@@ -147,9 +148,9 @@ func checkDemoFiles(t *testing.T, dir string) {
 // where it must be gone. On a loaded machine (and under -race) the OS can
 // take the CPU away from the fixed loop mid-chunk, and a chunk then runs past
 // its threshold in wall-clock time; so the fixed run is held to what the fix
-// really changes: no finding is about the unfixed loop, what is left of the
-// rewrite's blame is a small fraction of the unfixed run's, and, unless the
-// probes saw the OS starve the process, the rewrite is not the top finding.
+// really changes: no finding is about the unfixed loop, the rewrite unit
+// spends half the time in slow runs or less, and, unless the probes saw
+// the OS starve the process, the rewrite is not the top finding.
 func TestDemo(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	if testing.Short() {
@@ -183,11 +184,27 @@ func TestDemo(t *testing.T) {
 	if fixedDoc.OSPauses == 0 && len(fixed) > 0 && aboutRewrite(fixed[0]) {
 		t.Errorf("--fix: the rewriting step is still the top finding:\n%s", stderrFix)
 	}
-	b, f := rewriteScore(bad), rewriteScore(fixed)
-	t.Logf("rewrite blame: unfixed %.3f, fixed %.3f", b, f)
-	if f*3 > b {
-		t.Errorf("--fix: the rewriting step's blame %.3f is not well below the unfixed run's %.3f:\n%s", f, b, stderrFix)
+	// The time the rewrite unit spent past its threshold is the robust
+	// figure: every full batch of the unfixed loop is 20ms of CPU (200ms under
+	// -race) and is slow for all of it, while a 64-line chunk of the fixed
+	// one is slow only when the OS (or a GC pause) stops it in the middle,
+	// and then only for that pause. The ratio is the inverse of the share of
+	// time the process spends in such pauses: 4-19x measured on a 2-core
+	// machine at load average 12-15, about 1 if the fix did nothing.
+	b, f := slowTime(badDoc, "forwarder.rewrite"), slowTime(fixedDoc, "forwarder.rewrite")
+	t.Logf("forwarder.rewrite time in slow runs: unfixed %.3fs, fixed %.3fs; rewrite blame: unfixed %.3f, fixed %.3f", b, f, rewriteScore(bad), rewriteScore(fixed))
+	if b == 0 || f*2 > b {
+		t.Errorf("--fix: forwarder.rewrite spent %.3fs in slow runs, unfixed %.3fs; want half or less:\n%s", f, b, stderrFix)
 	}
+}
+
+func slowTime(doc demoDoc, unit string) float64 {
+	for _, u := range doc.Units {
+		if u.Name == unit {
+			return u.SlowTime
+		}
+	}
+	return 0
 }
 
 // TestDemoInterrupted: Ctrl-C (the context cancelled) stops the load early
