@@ -79,11 +79,7 @@ func (p *Profile) IsDiff() bool { return p.base != nil }
 func (p *Profile) EachDiff(fn func(stack string, base, new float64)) {
 	t := p.tree()
 	p.eachNode(t, 0, func(stack string, n int32) {
-		b := 0.0
-		if p.base != nil {
-			b = p.base[n]
-		}
-		fn(stack, b, p.nodes[n].self)
+		fn(stack, p.baseValue(n), p.nodes[n].self)
 	})
 }
 

@@ -111,6 +111,8 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 			opt.Title = "Flame Graph"
 		}
 	}
+	opt.CountName = sanitize(opt.CountName)
+	opt.NameType = sanitize(opt.NameType)
 	if opt.Reverse {
 		p = p.Reversed()
 	}
@@ -292,6 +294,8 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 	b = append(b, "\" fill=\""...)
 	var c rgb
 	switch {
+	case f.node != 0 && (name == "-" || name == "--"):
+		c = r.col.color(name) // flamegraph.pl's grey separators, also in a diff
 	case p.base != nil:
 		c = colorScale(f.delta, r.maxDelta)
 	case f.node == 0 && opt.Colors == "go":
