@@ -181,8 +181,9 @@ func sanitize(s string) string {
 }
 
 // SnapshotTrace writes the flight recorder's window to a new file in
-// FlightRecorder.Dir now, whatever the rate limit, and returns its path. It
-// fails if the flight recorder is off.
+// FlightRecorder.Dir now, whatever the rate limit, and returns its path (it
+// counts toward MinInterval for the automatic snapshots). It fails if the
+// flight recorder is off or the probes are stopped.
 func (p *Probes) SnapshotTrace(reason string) (string, error) {
 	if p.fr == nil {
 		return "", errors.New("snapshotting execution trace: flight recorder is off (set Config.FlightRecorder.Dir)")
