@@ -153,7 +153,7 @@ func TestStarvationNamesHog(t *testing.T) {
 				wg.Wait()
 				t.Fatal(err)
 			}
-			evs := c.waitFor(t, KindStarvation, 8, 20*time.Second)
+			evs := c.waitFor(t, KindStarvation, *wantEvents, time.Duration(*wantEvents)*2*time.Second+20*time.Second)
 			firstAfter := time.Duration(0)
 			if len(evs) > 0 {
 				firstAfter = evs[0].Time.Sub(started)
@@ -373,6 +373,8 @@ func TestStarvationNamesUnit(t *testing.T) {
 		t.Errorf("top finding %+v", fs)
 	}
 }
+
+var wantEvents = flag.Int("events", 8, "starvation events TestStarvationNamesHog collects per case (more gives a tighter named-fraction figure)")
 
 var soak = flag.Duration("soak", 0, "run TestStarvationSoak: a well-behaved load under the probes for this long (e.g. -soak 10m)")
 
