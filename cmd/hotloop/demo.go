@@ -12,10 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -23,7 +21,6 @@ import (
 	"github.com/hotloop/hotloop/flame"
 	"github.com/hotloop/hotloop/inspect"
 	"github.com/hotloop/hotloop/internal/findings"
-	"github.com/hotloop/hotloop/internal/traceanalysis"
 	"github.com/hotloop/hotloop/probes"
 	"github.com/spf13/cobra"
 )
@@ -92,10 +89,6 @@ func demoLoad(addr string, d time.Duration) forwarder.Load {
 	}
 }
 
-// maxDemoTrace caps the execution trace kept in memory; a 5s demo writes a
-// few MB. Past the cap the trace is cut and analysed as far as it goes.
-const maxDemoTrace = 128 << 20
-
 func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return badInput(fmt.Errorf("demo: -o: %w", err))
@@ -148,22 +141,32 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 			pprof.StopCPUProfile()
 		}
 	}()
-	traceBuf := &cappedBuffer{max: maxDemoTrace}
-	if err := trace.Start(traceBuf); err != nil {
-		return failure(fmt.Errorf("demo: starting the execution trace: %w", err))
+	// The execution trace: probes.CaptureOffCPU spools it to a temp file
+	// (memory stays flat), copies it to DIR/trace.out (atomically, as every
+	// output) and analyses it once the load is over.
+	tracePath := filepath.Join(o.dir, "trace.out")
+	type capture struct {
+		res *probes.OffCPUResult
+		err error
 	}
-	traceOn := true
-	defer func() {
-		if traceOn {
-			trace.Stop()
-		}
+	capCtx, stopCapture := context.WithCancel(ctx)
+	defer stopCapture()
+	captured := make(chan capture, 1)
+	go func() {
+		var c capture
+		c.err = writeOutput(s, tracePath, func(w io.Writer) error {
+			// The bound is a safety net: the capture is stopped when the load ends.
+			c.res, c.err = probes.CaptureOffCPU(capCtx, 2*o.duration+10*time.Second, probes.OffCPUOptions{NoIdle: true, TraceTo: w})
+			return c.err
+		})
+		captured <- c
 	}()
 
 	// The load stops by itself after the duration, or early on Ctrl-C; either
 	// way what was collected is written.
 	res, loadErr := demoLoad(srv.Addr().String(), o.duration).Run(ctx)
-	trace.Stop()
-	traceOn = false
+	stopCapture()
+	capt := <-captured
 	pprof.StopCPUProfile()
 	cpuOn = false
 	interrupted := ctx.Err() != nil
@@ -232,26 +235,14 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 		return failure(err)
 	}
 
-	// Execution trace: trace.out and its analysis.
-	tracePath := filepath.Join(o.dir, "trace.out")
-	if err := writeOutput(s, tracePath, func(w io.Writer) error { _, err := w.Write(traceBuf.Bytes()); return err }); err != nil {
-		return failure(err)
-	}
-	// Two lists. The probes (whose starvation detector tells the OS taking
-	// the CPU away from Go holding it) and the inspect units (which the
-	// program declared itself) come first. The trace analysis measures running
-	// slices in wall-clock time, so on a busy machine it cannot tell a loop that
-	// never yields from a thread the OS descheduled: its findings follow,
-	// ranked among themselves.
 	var tfs []findings.Finding
 	fs := demoFindings(prb.Findings())
-	tr, err := traceanalysis.Analyze(ctx, bytes.NewReader(traceBuf.Bytes()), traceanalysis.Options{DropIdle: true})
-	if err != nil {
-		// A cut trace (past maxDemoTrace) may end mid-generation; the probes'
-		// findings still stand.
-		fmt.Fprintf(s.errOut, "hotloop demo: analysing the trace: %v\n", err)
+	if capt.err != nil {
+		// The probes' findings still stand.
+		fmt.Fprintf(s.errOut, "hotloop demo: execution trace: %v\n", capt.err)
+		tracePath = ""
 	} else {
-		tfs = demoFindings(tr.Findings)
+		tfs = demoFindings(capt.res.Findings)
 	}
 
 	writeSection := func(title string, fs []findings.Finding) error {
@@ -297,7 +288,9 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	}
 	fmt.Fprintf(s.errOut, "\nwrote %s (go tool pprof %s)\n", cpuPath, cpuPath)
 	fmt.Fprintf(s.errOut, "wrote %s (open it in a browser)\n", svgPath)
-	fmt.Fprintf(s.errOut, "wrote %s (hotloop analyze %s)\n", tracePath, tracePath)
+	if tracePath != "" {
+		fmt.Fprintf(s.errOut, "wrote %s (hotloop analyze %s)\n", tracePath, tracePath)
+	}
 	if !o.fix {
 		fmt.Fprintln(s.errOut, "next: hotloop demo --fix")
 	}
@@ -438,30 +431,6 @@ func isHarness(fn string) bool {
 func isRuntime(fn string) bool {
 	return fn == "" || strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "runtime/") ||
 		strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "go ") && isRuntime(fn[3:])
-}
-
-// cappedBuffer is a bytes.Buffer that keeps at most max bytes and drops the
-// rest, so a long run cannot grow the trace without bound.
-type cappedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.max - c.buf.Len(); room < len(p) {
-		c.buf.Write(p[:max(room, 0)])
-		return len(p), nil
-	}
-	return c.buf.Write(p)
-}
-
-func (c *cappedBuffer) Bytes() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Bytes()
 }
 
 // writeTop prints the n functions with the most CPU time, as `go tool pprof
