@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"runtime/pprof"
 	rtrace "runtime/trace"
 	"slices"
 	"strings"
@@ -572,5 +573,37 @@ func TestAnalyzerAddsTraces(t *testing.T) {
 	}
 	if err := z.Add(context.Background(), bytes.NewReader(a)); err == nil {
 		t.Error("Add after Result accepted")
+	}
+}
+
+func TestOnCPUSamplesAndGC(t *testing.T) {
+	var sink [][]byte
+	data := record(t, func() {
+		if err := pprof.StartCPUProfile(io.Discard); err != nil {
+			t.Skipf("CPU profile already running: %v", err)
+		}
+		spinFor(300 * time.Millisecond)
+		for range 3 {
+			sink = append(sink, make([]byte, 1<<20))
+			runtime.GC()
+		}
+		pprof.StopCPUProfile()
+	})
+	_ = sink
+	res := analyze(t, data, Options{})
+	if res.CPUSamples < 5 {
+		t.Errorf("%d CPU samples in 300ms of spinning, want >= 5", res.CPUSamples)
+	}
+	var spin int64
+	for _, s := range res.OnCPU.Sample {
+		if stackHas(s, pkg+"spinFor") {
+			spin += s.Value[0]
+		}
+	}
+	if spin == 0 || spin*2 < res.CPUSamples {
+		t.Errorf("spinFor in %d of %d CPU samples, want most", spin, res.CPUSamples)
+	}
+	if res.GC.Cycles < 3 || res.GC.STWCount < 6 || res.GC.STWTotal <= 0 || len(res.GC.Windows) != res.GC.STWCount {
+		t.Errorf("GC %+v, want >= 3 cycles with 2 stop-the-world pauses each", res.GC)
 	}
 }
