@@ -3,7 +3,9 @@ package flame
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -75,5 +77,43 @@ func TestFoldedReaderLongLine(t *testing.T) {
 	}
 	if len(got) != 3 || got[1] != deep || got[2] != "y" {
 		t.Fatalf("got %d stacks", len(got))
+	}
+}
+
+// The prefix tree, with its reuse of the previous stack's path, aggregates
+// exactly as a map of stack strings does, whatever the order of Adds.
+func TestProfileAddMatchesMap(t *testing.T) {
+	frames := []string{"a", "ab", "a b", "b", "a-b", "", "ba"}
+	rng := uint64(1)
+	next := func(n int) int {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		return int(rng>>33) % n
+	}
+	for round := 0; round < 200; round++ {
+		p := NewProfile("samples")
+		want := map[string]float64{}
+		for i := 0; i < 50; i++ {
+			depth := 1 + next(5)
+			var fs []string
+			for d := 0; d < depth; d++ {
+				fs = append(fs, frames[next(len(frames))])
+			}
+			s := strings.Join(fs, ";")
+			p.Add(s, float64(i))
+			want[s] += float64(i)
+		}
+		var keys []string
+		for k := range want {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var wantOut, gotOut strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&wantOut, "%s %v\n", k, want[k])
+		}
+		p.Each(func(s string, v float64) { fmt.Fprintf(&gotOut, "%s %v\n", s, v) })
+		if gotOut.String() != wantOut.String() || p.Len() != len(keys) {
+			t.Fatalf("round %d:\n%s\nwant\n%s", round, gotOut.String(), wantOut.String())
+		}
 	}
 }

@@ -41,6 +41,7 @@ type Profile struct {
 	// frames after the common prefix.
 	last     []byte
 	lastPath []int32 // node per frame of last
+	lastEnds []int32 // offset in last of the ';' that ends each frame (len(last) for the leaf)
 }
 
 // node is one frame of the prefix tree. Children always have larger indexes
@@ -96,50 +97,51 @@ func (p *Profile) lookup(stack []byte) int32 {
 	if len(stack) == 0 {
 		return 0
 	}
-	// Frames fully shared with the previous stack: those whose bytes and
-	// terminating ';' lie inside the common prefix.
 	common := commonPrefix(stack, p.last)
-	shared := 0
 	if common == len(stack) && common == len(p.last) {
 		return p.lastPath[len(p.lastPath)-1]
 	}
-	if common > 0 {
-		shared = bytes.Count(stack[:common], semicolon)
+	// Frames fully shared with the previous stack: those whose terminating
+	// ';' lies inside the common prefix (lastEnds is sorted).
+	shared, _ := slices.BinarySearch(p.lastEnds, int32(common))
+	if shared < len(p.lastEnds) && int(p.lastEnds[shared]) == common {
+		// A frame of last ends right where the common prefix does.
+		if common == len(stack) {
+			// stack is a prefix of last, up to that frame: its leaf.
+			p.lastPath = p.lastPath[:shared+1]
+			p.lastEnds = p.lastEnds[:shared+1]
+			p.last = append(p.last[:0], stack...)
+			return p.lastPath[shared]
+		}
+		if stack[common] == ';' {
+			shared++ // last is a prefix of stack, up to its leaf
+		}
 	}
 	p.lastPath = p.lastPath[:shared]
+	p.lastEnds = p.lastEnds[:shared]
 	p.last = append(p.last[:0], stack...)
 	cur := int32(0)
+	pos := 0
 	if shared > 0 {
 		cur = p.lastPath[shared-1]
-	}
-	rest := stack
-	if shared > 0 {
-		// skip the shared frames: position after the shared-th ';'
-		i := 0
-		for k := 0; k < shared; k++ {
-			i += bytes.IndexByte(rest[i:], ';') + 1
-		}
-		rest = rest[i:]
+		pos = int(p.lastEnds[shared-1]) + 1
 	}
 	for {
-		i := bytes.IndexByte(rest, ';')
-		var f []byte
-		if i < 0 {
-			f = rest
-		} else {
-			f = rest[:i]
+		i := bytes.IndexByte(stack[pos:], ';')
+		end := len(stack)
+		if i >= 0 {
+			end = pos + i
 		}
-		cur = p.child(cur, f)
+		cur = p.child(cur, stack[pos:end])
 		p.lastPath = append(p.lastPath, cur)
+		p.lastEnds = append(p.lastEnds, int32(end))
 		if i < 0 {
 			break
 		}
-		rest = rest[i+1:]
+		pos = end + 1
 	}
 	return cur
 }
-
-var semicolon = []byte{';'}
 
 func commonPrefix(a, b []byte) int {
 	n := min(len(a), len(b))

@@ -291,7 +291,10 @@ func InferModulePath(p *Profile) string {
 	if p == nil || p.nodes == nil {
 		return ""
 	}
-	t := p.tree()
+	return inferModulePath(p, p.tree())
+}
+
+func inferModulePath(p *Profile, t *tree) string {
 	weight := map[string]float64{}
 	for i := 1; i < len(p.nodes); i++ {
 		n := p.nodes[i]

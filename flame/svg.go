@@ -116,11 +116,10 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 	if opt.Reverse {
 		p = p.Reversed()
 	}
-	if opt.Colors == "go" && opt.ModulePath == "" {
-		opt.ModulePath = InferModulePath(p)
-	}
-
 	t := p.tree()
+	if opt.Colors == "go" && opt.ModulePath == "" {
+		opt.ModulePath = inferModulePath(p, t)
+	}
 	timemax := p.total
 	widthPerTime := float64(opt.Width-2*xpad) / timemax
 	minTime := opt.MinWidth / widthPerTime
