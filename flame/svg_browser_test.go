@@ -102,9 +102,18 @@ func TestSVGInBrowser(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := readTestFolded(t, "small.folded")
 	svg := renderSVG(t, p, SVGOptions{})
+	pages := map[string][]byte{
+		"/flame.svg":  svg,
+		"/icicle.svg": renderSVG(t, p, SVGOptions{Inverted: true, Colors: "hot"}),
+	}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "image/svg+xml")
-		w.Write(svg)
+		w.Write(b)
 	}))
 	defer ts.Close()
 
@@ -250,6 +259,30 @@ func TestSVGInBrowser(t *testing.T) {
 	if !bytes.Contains(svg, []byte(`<g id="legend">`)) {
 		t.Error("no legend")
 	}
+
+	t.Run("icicle zoom", func(t *testing.T) {
+		if err := chromedp.Do(tctx, chromedp.Navigate(ts.URL+"/icicle.svg"), chromedp.WaitReady(chromedp.ID("frames"))); err != nil {
+			t.Fatal(err)
+		}
+		f := findFrame(t, frames(), "runtime.gcBgMarkWorker ")
+		if err := chromedp.Do(tctx, chromedp.MouseClickXY(f.CX, f.CY)); err != nil {
+			t.Fatal(err)
+		}
+		after := frames()
+		if z := findFrame(t, after, "runtime.gcBgMarkWorker "); z.X != 10 || z.Width != 1180 {
+			t.Errorf("zoomed icicle frame at x=%v width=%v", z.X, z.Width)
+		}
+		// in an icicle the ancestors are above: runtime.goexit is a parent, runtime.main hidden
+		if a := findFrame(t, after, "runtime.goexit "); !strings.Contains(a.Class, "parent") || a.Width != 1180 {
+			t.Errorf("ancestor runtime.goexit class %q width %v", a.Class, a.Width)
+		}
+		if s := findFrame(t, after, "runtime.main "); s.Displayed {
+			t.Errorf("runtime.main shown after zooming into the GC worker")
+		}
+		if c := findFrame(t, after, "runtime.gcDrain "); c.Width != 1180 || !c.Displayed {
+			t.Errorf("only child runtime.gcDrain width %v, want 1180", c.Width)
+		}
+	})
 }
 
 // pollText reads an element's text until it equals want or the deadline
