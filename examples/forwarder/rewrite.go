@@ -25,7 +25,8 @@ var severities = [8]string{"emerg", "alert", "crit", "err", "warning", "notice",
 //	 "sd":{"exampleSDID@32473":{"iut":"3"}},"msg":"'su root' failed"}
 //
 // Strings are escaped by hand (no reflection, no allocation beyond growing
-// dst): this is the forwarder's per-line cost, about a microsecond per 200-byte line.
+// dst): this is the forwarder's per-line cost, about 1.3µs for a typical
+// 240-byte line (BenchmarkAppendRecord).
 func AppendRecord(dst, line []byte) ([]byte, bool) {
 	m, err := Parse(line)
 	if err != nil {
