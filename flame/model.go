@@ -185,6 +185,11 @@ func (p *Profile) child(parent int32, name []byte) int32 {
 		return c
 	}
 	c := int32(len(p.nodes))
+	if len(p.nodes) == cap(p.nodes) {
+		// Double: append grows large slices by only 1.25x, which copies a
+		// big tree four times over while it grows.
+		p.nodes = append(make([]node, 0, 2*cap(p.nodes)+1024), p.nodes...)
+	}
 	p.nodes = append(p.nodes, node{parent: parent, name: id, nextSibling: p.nodes[parent].firstChild})
 	pn = &p.nodes[parent]
 	pn.firstChild = c

@@ -147,17 +147,16 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 	r.top = ypad1 + ypad3
 	r.depthMax = depthMax
 	plotH := float64(depthMax+1)*float64(opt.Height) + ypad1 + ypad2 + ypad3
-	// Pass 1 (frames) before the header: the legend lists only classes drawn.
-	var body []byte
-	body = append(body, "<g id=\"frames\">\n"...)
-	for _, f := range frames {
-		body = r.appendFrame(body, f)
-	}
-	body = append(body, "</g>\n"...)
-	legend := r.col.legend()
+	// The legend row (Go palette) lists the classes drawn; there is one as
+	// soon as a frame other than the root or a separator is.
 	imageH := plotH
-	if len(legend) > 0 {
-		imageH += legendH
+	if opt.Colors == "go" && p.base == nil {
+		for _, f := range frames[1:] {
+			if n := p.names[p.nodes[f.node].name]; n != "-" && n != "--" {
+				imageH += legendH
+				break
+			}
+		}
 	}
 
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -202,7 +201,16 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 	fmt.Fprintf(bw, "<text id=\"search\" x=\"%d.00\" y=\"%s\">Search</text>\n", W-xpad-100, num(fs*2))
 	fmt.Fprintf(bw, "<text id=\"ignorecase\" x=\"%d.00\" y=\"%s\">ic</text>\n", W-xpad-16, num(fs*2))
 	fmt.Fprintf(bw, "<text id=\"matched\" x=\"%d.00\" y=\"%s\"> </text>\n", W-xpad-100, num(plotH-ypad2/2))
-	if len(legend) > 0 {
+
+	// The frames stream out through one reused buffer.
+	bw.WriteString("<g id=\"frames\">\n")
+	var buf []byte
+	for _, f := range frames {
+		buf = r.appendFrame(buf[:0], f)
+		bw.Write(buf)
+	}
+	bw.WriteString("</g>\n")
+	if legend := r.col.legend(); len(legend) > 0 && imageH > plotH {
 		// One row below the plot: a swatch and a label per class drawn.
 		bw.WriteString("<g id=\"legend\">\n")
 		x := float64(xpad)
@@ -214,7 +222,6 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 		}
 		bw.WriteString("</g>\n")
 	}
-	bw.Write(body)
 	bw.WriteString("</svg>\n")
 	return bw.Flush()
 }
