@@ -65,9 +65,9 @@ var idRE = regexp.MustCompile(`^#(\d+)/(\d+) `)
 func TestForwardExactRecords(t *testing.T) {
 	for _, fix := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fix=%v", fix), func(t *testing.T) {
-			const conns, lines = 3, 3000
+			const conns, lines = 3, 1500
 			// Small batches so a test run crosses many batch and chunk boundaries.
-			srv, recv := startPipeline(t, Config{Fix: fix, BatchLines: 500, ChunkLines: 64}, conns*lines)
+			srv, recv := startPipeline(t, Config{Fix: fix, BatchLines: 300, ChunkLines: 64}, conns*lines)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			load := Load{Addr: srv.Addr().String(), Conns: conns, Lines: lines, Seed: 7, Time: fixedTime}
