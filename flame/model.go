@@ -110,7 +110,7 @@ func (p *Profile) lookup(stack []byte) int32 {
 			// stack is a prefix of last, up to that frame: its leaf.
 			p.lastPath = p.lastPath[:shared+1]
 			p.lastEnds = p.lastEnds[:shared+1]
-			p.last = append(p.last[:0], stack...)
+			p.last = append(p.last[:common], stack[common:]...) // the rest is equal already
 			return p.lastPath[shared]
 		}
 		if stack[common] == ';' {
@@ -119,7 +119,7 @@ func (p *Profile) lookup(stack []byte) int32 {
 	}
 	p.lastPath = p.lastPath[:shared]
 	p.lastEnds = p.lastEnds[:shared]
-	p.last = append(p.last[:0], stack...)
+	p.last = append(p.last[:common], stack[common:]...) // the rest is equal already
 	cur := int32(0)
 	pos := 0
 	if shared > 0 {

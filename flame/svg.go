@@ -266,7 +266,7 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 		b = appendEscaped(b, opt.CountName)
 		b = append(b, ", 100%)"...)
 	} else {
-		rounded, _ := strconv.ParseFloat(strconv.FormatFloat(f.etime-f.stime, 'f', 0, 64), 64)
+		rounded := math.RoundToEven(f.etime - f.stime) // = sprintf "%.0f": exact halves go to even
 		b = appendEscaped(b, sanitize(stripAnnotation(name)))
 		b = append(b, " ("...)
 		b = append(b, samplesTxt...)
@@ -286,13 +286,16 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 		b = append(b, ')')
 	}
 	b = append(b, "</title><rect x=\""...)
-	rx1 := strconv.FormatFloat(x1, 'f', 1, 64)
-	rx2 := strconv.FormatFloat(x2, 'f', 1, 64)
-	fx1, _ := strconv.ParseFloat(rx1, 64)
-	fx2, _ := strconv.ParseFloat(rx2, 64)
+	// flamegraph.pl prints x with one decimal and the width as the
+	// difference of the printed x2 and x1.
+	var t1, t2 [32]byte
+	rx1 := strconv.AppendFloat(t1[:0], x1, 'f', 1, 64)
+	rx2 := strconv.AppendFloat(t2[:0], x2, 'f', 1, 64)
+	fx1, _ := strconv.ParseFloat(unsafeString(rx1), 64)
+	fx2, _ := strconv.ParseFloat(unsafeString(rx2), 64)
 	b = append(b, rx1...)
 	b = append(b, "\" y=\""...)
-	b = append(b, num(y1)...)
+	b = strconv.AppendFloat(b, y1, 'f', -1, 64)
 	b = append(b, "\" width=\""...)
 	b = strconv.AppendFloat(b, fx2-fx1, 'f', 1, 64)
 	b = append(b, "\" height=\""...)
@@ -323,7 +326,7 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 	b = append(b, "\" rx=\"2\" ry=\"2\"/><text x=\""...)
 	b = strconv.AppendFloat(b, x1+3, 'f', 2, 64)
 	b = append(b, "\" y=\""...)
-	b = append(b, num(3+(y1+y2)/2)...)
+	b = strconv.AppendFloat(b, 3+(y1+y2)/2, 'f', -1, 64)
 	b = append(b, "\">"...)
 	chars := int((x2 - x1) / (opt.FontSize * fontWidth))
 	if chars >= 3 && f.node != 0 {
