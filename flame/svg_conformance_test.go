@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,15 +135,6 @@ func TestSVGConformanceVertx(t *testing.T) {
 			}
 		})
 	}
-}
-
-func sortedFrames(fs []svgFrame) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, fmt.Sprintf("%s %v %.1f %v %.1f", f.name, f.samples, f.x, f.y, f.w))
-	}
-	sort.Strings(out)
-	return out
 }
 
 func sscanRGB(s string, r, g, b *int) (int, error) {
