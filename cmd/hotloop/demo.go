@@ -58,6 +58,9 @@ forwarder yields inside the loop (inspect.Budget) and the finding is gone.`,
 			if o.procs < 1 || o.procs > 256 {
 				return badInput(fmt.Errorf("--procs %d: want 1 to 256", o.procs))
 			}
+			if o.top < 0 || o.findings < 0 {
+				return badInput(errors.New("--top and --findings: want 0 or more"))
+			}
 			if o.dir == "" {
 				return badInput(errors.New("-o: want a directory"))
 			}
@@ -78,7 +81,7 @@ forwarder yields inside the loop (inspect.Budget) and the finding is gone.`,
 }
 
 // demoLoad is the load the demo offers: bursts of one full batch per
-// connection, 200ms apart (~300k lines/s on average, below what the forwarder
+// connection, 200ms apart (at most ~330k lines/s, below what the forwarder
 // takes on two cores, but each burst becomes one long rewriting loop), plus a
 // probe connection sending one timestamped line per millisecond.
 func demoLoad(addr string, d time.Duration) forwarder.Load {

@@ -239,6 +239,7 @@ func TestDemoBadFlags(t *testing.T) {
 		{"demo", "--procs", "0"},
 		{"demo", "extra"},
 		{"demo", "-o", ""},
+		{"demo", "--top", "-1"},
 		{"demo", "-o", filepath.Join(notADir, "x")},
 	} {
 		code, _, stderr := runCLI(t, "", args...)
