@@ -38,10 +38,12 @@ import (
 // price: a hog that starts while the process is idle is seen at the first
 // slow wake-up, up to 100 ms later, still well within the 1 s goal.
 //
-// Every 100 ms the detector also reads /sched/latencies:seconds, the runtime's
-// own (sampled) histogram of how long runnable goroutines waited for a P: two
-// or more new waits at or past the threshold also count as starvation, which
-// catches victims readied by channels and the network rather than timers.
+// Every 100 ms (and on every late wake-up) the detector also reads
+// /sched/latencies:seconds, the runtime's own (sampled) histogram of how long
+// runnable goroutines waited for a P. It is a witness, not a trigger: an
+// overloaded machine makes goroutines wait for a P too (their thread is off
+// the CPU), so on its own it would blame the process for the OS; it confirms
+// the sentinel and lets dumps name a hog when the sampling below is too noisy.
 //
 // The expensive part runs only once starvation is seen, at most once per
 // DumpInterval: it takes StarvationSamples goroutine dumps (runtime.Stack of
@@ -221,7 +223,7 @@ func (d *starveDetector) run(stop <-chan struct{}) {
 			over, worst = d.readSched()
 			lastSched = now
 		}
-		if starved || over >= 2 {
+		if starved {
 			fastUntil = now.Add(fastHold)
 			d.fired(stop, now, gap, over, worst)
 		}
@@ -249,14 +251,16 @@ func (d *starveDetector) run(stop <-chan struct{}) {
 // was waiting for a CPU or parked (a loaded machine, a VM steal, SIGSTOP):
 // nobody in the process is to blame. Measured on a 2-core machine at load 8,
 // a real hog's thread ran 0.5-1.9x the lateness and a well-behaved load's
-// 0.02-0.6x. Where the counters are unavailable, every late wake-up counts.
+// 0.02-0.6x. A thread that neither ran nor waited was parked: its P moved on,
+// nothing was held. Where the counters are unavailable (not Linux), every late
+// wake-up counts.
 func (d *starveDetector) osLate(m threadMark, late time.Duration) bool {
 	ran, waited, ok := m.since()
 	if !ok {
 		return false
 	}
 	if ran == 0 && waited == 0 {
-		return false // the thread slept (the P moved on): no verdict
+		return true // the thread slept (its P moved on): no evidence against the OS
 	}
 	_ = waited // on a loaded machine a real hog's thread waits as much as it runs: not a verdict
 	return ran < late/2

@@ -178,10 +178,12 @@ func TestStarvationNamesHog(t *testing.T) {
 				}
 			}
 			t.Logf("%d events, %d name %s; first after %s; stats %+v; example: %s", len(evs), named, tc.want, firstAfter, p.Stats(), evs[0].Detail)
-			// The goal is 1s; tests allow for a loaded 2-core CI machine.
-			limit := 3 * time.Second
+			// The goal is 1s (measured 30-700 ms on a 2-core machine at load
+			// 9-17); the limit allows for a CI machine so loaded that the OS,
+			// not Go, delays most wake-ups, which the detector dismisses.
+			limit := 10 * time.Second
 			if raceEnabled {
-				limit = 8 * time.Second
+				limit = 20 * time.Second
 			}
 			if firstAfter > limit {
 				t.Errorf("first starvation event %s after the hogs started, want <= %s", firstAfter, limit)
