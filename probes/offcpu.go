@@ -50,6 +50,7 @@ type OffCPUOptions struct {
 // OffCPUResult is what one capture found.
 type OffCPUResult struct {
 	Duration   time.Duration // time traced (with bursts, their sum)
+	Bursts     int           // traces taken: 1, or the number of bursts
 	TraceBytes int64
 	Truncated  bool // stopped early at MaxTraceBytes
 
@@ -117,18 +118,20 @@ func CaptureOffCPU(ctx context.Context, d time.Duration, opt OffCPUOptions) (*Of
 	z := traceanalysis.NewAnalyzer(traceanalysis.Options{DropIdle: opt.NoIdle})
 	var total int64
 	truncated := false
+	n := 0
 	start := time.Now()
 	for {
 		burst := d
 		if bursts {
 			burst = min(opt.Burst, d-time.Since(start))
 		}
-		n, full, err := captureOne(ctx, spool, burst, opt)
+		size, full, err := captureOne(ctx, spool, burst, opt)
 		if err != nil {
 			return nil, err
 		}
-		total += n
+		total += size
 		truncated = truncated || full
+		n++
 		if opt.TraceTo != nil {
 			if _, err := spool.Seek(0, io.SeekStart); err != nil {
 				return nil, fmt.Errorf("capturing off-CPU profile: %w", err)
@@ -169,6 +172,7 @@ func CaptureOffCPU(ctx context.Context, d time.Duration, opt OffCPUOptions) (*Of
 	out := &OffCPUResult{
 		Duration:     res.Duration,
 		TraceBytes:   total,
+		Bursts:       n,
 		Truncated:    truncated,
 		OffCPU:       res.OffCPU,
 		SchedLatency: res.SchedLatency,
