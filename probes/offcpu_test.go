@@ -151,8 +151,8 @@ func TestCaptureOffCPUBursts(t *testing.T) {
 	if r.Bursts < 2 || r.Bursts > 3 || r.Duration < time.Duration(r.Bursts)*50*time.Millisecond {
 		t.Errorf("%d bursts, traced %v; want 2-3 bursts of at least 50ms", r.Bursts, r.Duration)
 	}
-	if el := time.Since(start); el < 500*time.Millisecond {
-		t.Errorf("capture returned after %v, want the bursts spread over about 600ms", el)
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Errorf("capture returned after %v, want the last burst to start at 400ms", el)
 	}
 	const fn = "github.com/hotloop/hotloop/probes.offcpuSleeper"
 	var slept time.Duration
@@ -164,9 +164,10 @@ func TestCaptureOffCPUBursts(t *testing.T) {
 			}
 		}
 	}
-	// The sleeper sleeps nearly all the time; waits begun before a burst
-	// lose their stack, so at least half of the traced time is attributed.
-	if slept < r.Duration/2 || slept > r.Duration {
+	// The sleeper sleeps nearly all the time, but a burst's traced span
+	// includes starting and stopping the tracer and a wait begun before the
+	// burst has no stack: a loose lower bound.
+	if slept < r.Duration/10 || slept > r.Duration {
 		t.Errorf("sleep in %s: %v of %v traced", fn, slept, r.Duration)
 	}
 	if _, err := CaptureOffCPU(context.Background(), time.Second, OffCPUOptions{Burst: time.Millisecond, Every: time.Second, TraceTo: io.Discard}); err == nil {
