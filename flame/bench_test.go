@@ -90,6 +90,7 @@ func BenchmarkFoldedToSVG(b *testing.B) {
 	b.ReportAllocs()
 	var svgSize int
 	b.ResetTimer()
+	cpu0 := processCPUTime()
 	for b.Loop() {
 		p, err := ReadFolded(bytes.NewReader(data))
 		if err != nil {
@@ -100,6 +101,9 @@ func BenchmarkFoldedToSVG(b *testing.B) {
 			b.Fatal(err)
 		}
 		svgSize = cw.n
+	}
+	if cpu := processCPUTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(len(data))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 	}
 	b.ReportMetric(float64(lines), "lines")
 	b.ReportMetric(float64(svgSize), "svg-bytes")
