@@ -600,8 +600,9 @@ func TestOnCPUSamplesAndGC(t *testing.T) {
 			spin += s.Value[0]
 		}
 	}
-	if spin == 0 || spin*2 < res.CPUSamples {
-		t.Errorf("spinFor in %d of %d CPU samples, want most", spin, res.CPUSamples)
+	// The rest is the GC, the tracer and (under -race) the race runtime.
+	if spin < 3 || spin*4 < res.CPUSamples {
+		t.Errorf("spinFor in %d of %d CPU samples, want at least a quarter", spin, res.CPUSamples)
 	}
 	if res.GC.Cycles < 3 || res.GC.STWCount < 6 || res.GC.STWTotal <= 0 || len(res.GC.Windows) != res.GC.STWCount {
 		t.Errorf("GC %+v, want >= 3 cycles with 2 stop-the-world pauses each", res.GC)
