@@ -61,6 +61,9 @@ func (fr *FoldedReader) readLine() ([]byte, error) {
 	line, err := fr.r.ReadSlice('\n')
 	if err == nil || (err == io.EOF && len(line) > 0) {
 		fr.line++
+		if fr.line == 1 {
+			line = bytes.TrimPrefix(line, utf8BOM) // editors on Windows add one
+		}
 		return line, nil
 	}
 	if err == io.EOF {
@@ -98,6 +101,8 @@ func (fr *FoldedReader) readError(err error) error {
 }
 
 const blankLine = "\x00blank"
+
+var utf8BOM = []byte("\ufeff")
 
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'

@@ -11,7 +11,7 @@ import (
 )
 
 func TestReadFolded(t *testing.T) {
-	in := "b;c 3\r\n\n  \na;b 2\na;b 1.5\na 5\na-b 2\nmain;x\t7\n"
+	in := "\ufeffb;c 3\r\n\n  \na;b 2\na;b 1.5\na 5\na-b 2\nmain;x\t7\n"
 	p, err := ReadFolded(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)

@@ -91,3 +91,25 @@ func TestDiffBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Two pprof profiles: the same stacks, main.work grew.
+func TestDiffPprof(t *testing.T) {
+	dir := t.TempDir()
+	base := flameWriteFile(t, dir, "base.pb.gz", flameTestPprof(t))
+	next := flameWriteFile(t, dir, "new.pb.gz", flameTestPprofScaled(t, 3))
+	code, out, errOut := runCLI(t, "", "diff", base, next, "--folded", "--sample-type", "samples")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "main.main;main.work 7 21\nruntime.gcBgMarkWorker 3 3\n"; out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	code, out, errOut = runCLI(t, "", "diff", base, next, "--normalize", "--folded", "--sample-type", "samples")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// base scaled to new's total 24: 7*24/10 = 16.8 -> 16, 3*24/10 = 7.2 -> 7
+	if want := "main.main;main.work 16 21\nruntime.gcBgMarkWorker 7 3\n"; out != want {
+		t.Errorf("normalized: got\n%s\nwant\n%s", out, want)
+	}
+}

@@ -41,6 +41,12 @@ func flameWriteFile(t *testing.T, dir, name string, data []byte) string {
 // flameTestPprof is a tiny Go CPU profile: two stacks, one label.
 func flameTestPprof(t *testing.T) []byte {
 	t.Helper()
+	return flameTestPprofScaled(t, 1)
+}
+
+// flameTestPprofScaled is flameTestPprof with main.work's samples times k.
+func flameTestPprofScaled(t *testing.T, k int64) []byte {
+	t.Helper()
 	fn := func(id uint64, name string) *profile.Function {
 		return &profile.Function{ID: id, Name: name, SystemName: name, Filename: "x.go"}
 	}
@@ -56,7 +62,7 @@ func flameTestPprof(t *testing.T) []byte {
 		Function:   []*profile.Function{fMain, fWork, fGC},
 		Location:   []*profile.Location{lMain, lWork, lGC},
 		Sample: []*profile.Sample{
-			{Location: []*profile.Location{lWork, lMain}, Value: []int64{7, 70000000}, Label: map[string][]string{"unit": {"decode"}}},
+			{Location: []*profile.Location{lWork, lMain}, Value: []int64{7 * k, 70000000 * k}, Label: map[string][]string{"unit": {"decode"}}},
 			{Location: []*profile.Location{lGC}, Value: []int64{3, 30000000}},
 		},
 	}
