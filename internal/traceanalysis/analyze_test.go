@@ -519,7 +519,11 @@ func TestUnitsFromRegions(t *testing.T) {
 		}
 		wg.Wait()
 	})
-	res := analyze(t, data, Options{})
+	var last Progress
+	res := analyze(t, data, Options{Progress: func(p Progress) { last = p }})
+	if last.Events != res.Events || last.Bytes != int64(len(data)) {
+		t.Errorf("last progress %+v, want %d events, %d bytes", last, res.Events, len(data))
+	}
 	i := slices.IndexFunc(res.Units, func(u SchedTotal) bool { return u.Name == "decode" })
 	if i < 0 {
 		t.Fatalf("no unit \"decode\" in %+v", res.Units)
