@@ -130,7 +130,7 @@ const (
 
 var classHue = [numClasses]string{"blue", "yellow", "green", "aqua", "orange", "red"}
 
-// colorer picks frame colours; it caches per name id.
+// colorer picks frame colours and notes which Go classes it drew, for the legend.
 type colorer struct {
 	palette string
 	hash    bool
