@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -240,7 +241,7 @@ func (z *Analyzer) add(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("parsing execution trace: %w", ErrEmpty)
 	}
 	if a.opt.Progress != nil {
-		a.opt.Progress(Progress{Bytes: cr.n, Events: a.events})
+		a.opt.Progress(Progress{Bytes: cr.n.Load(), Events: a.events})
 	}
 	return nil
 }
@@ -268,7 +269,7 @@ func (a *analyzer) consume(ctx context.Context, out <-chan *batch, free chan<- *
 					return fmt.Errorf("analyzing execution trace: %w", err)
 				}
 				if a.opt.Progress != nil {
-					a.opt.Progress(Progress{Bytes: cr.n, Events: a.events})
+					a.opt.Progress(Progress{Bytes: cr.n.Load(), Events: a.events})
 				}
 			}
 		}
@@ -347,13 +348,15 @@ func readEvents(tr *trace.Reader, out chan<- *batch, free <-chan *batch, stop <-
 	}
 }
 
+// countingReader counts bytes read; the parser goroutine reads while the
+// analysis reports progress, hence the atomic.
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }

@@ -524,6 +524,19 @@ func TestUnitsFromRegions(t *testing.T) {
 	if last.Events != res.Events || last.Bytes != int64(len(data)) {
 		t.Errorf("last progress %+v, want %d events, %d bytes", last, res.Events, len(data))
 	}
+	// Progress during a long trace (every 64k events), under -race.
+	var calls int
+	big := record(t, func() {
+		for range 100000 {
+			runtime.Gosched()
+		}
+	})
+	if _, err := Analyze(context.Background(), bytes.NewReader(big), Options{Progress: func(Progress) { calls++ }}); err != nil {
+		t.Fatal(err)
+	}
+	if calls < 2 {
+		t.Errorf("%d progress calls for a %d-byte trace, want several", calls, len(big))
+	}
 	i := slices.IndexFunc(res.Units, func(u SchedTotal) bool { return u.Name == "decode" })
 	if i < 0 {
 		t.Fatalf("no unit \"decode\" in %+v", res.Units)
