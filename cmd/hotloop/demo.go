@@ -220,6 +220,7 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	}
 	fmt.Fprintln(s.errOut)
 	writeTop(s.errOut, pp, o.top)
+	cpuSecs := cpuSeconds(pp)
 	fp, err := flame.FromPprof(pp, flame.PprofOptions{})
 	if err != nil {
 		return failure(fmt.Errorf("demo: %w", err))
@@ -270,7 +271,7 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 			Mode: "unfixed", GOMAXPROCS: o.procs, Seconds: res.Elapsed.Seconds(),
 			Lines: st.Records, LinesPerSecond: float64(st.Records) / secs,
 			ProbeP50: lat.P50.Seconds(), ProbeP99: lat.P99.Seconds(), ProbeMax: lat.Max.Seconds(),
-			Interrupted: interrupted, OSPauses: pst.OSPauses, Units: units,
+			Interrupted: interrupted, OSPauses: pst.OSPauses, CPUSeconds: cpuSecs, Units: units,
 			Files: map[string]string{"cpu_profile": cpuPath, "flame_graph": svgPath, "trace": tracePath},
 		}
 		if o.fix {
@@ -303,20 +304,24 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 // demoJSON is the --json document: the run's figures, the files written and
 // both lists of findings, each in findings.WriteJSON's form.
 type demoJSON struct {
-	Mode           string            `json:"mode"` // "unfixed" or "fix"
-	GOMAXPROCS     int               `json:"gomaxprocs"`
-	Seconds        float64           `json:"seconds"`
-	Lines          int64             `json:"lines"`
-	LinesPerSecond float64           `json:"lines_per_second"`
-	ProbeP50       float64           `json:"probe_latency_p50_seconds"`
-	ProbeP99       float64           `json:"probe_latency_p99_seconds"`
-	ProbeMax       float64           `json:"probe_latency_max_seconds"`
-	Interrupted    bool              `json:"interrupted"`
-	OSPauses       uint64            `json:"os_pauses"` // probes.Stats.OSPauses: the machine, not Go, starved the process
-	Files          map[string]string `json:"files"`
-	Units          []demoUnit        `json:"units"`
-	Findings       json.RawMessage   `json:"findings"`
-	TraceFindings  json.RawMessage   `json:"trace_findings"`
+	Mode           string  `json:"mode"` // "unfixed" or "fix"
+	GOMAXPROCS     int     `json:"gomaxprocs"`
+	Seconds        float64 `json:"seconds"`
+	Lines          int64   `json:"lines"`
+	LinesPerSecond float64 `json:"lines_per_second"`
+	ProbeP50       float64 `json:"probe_latency_p50_seconds"`
+	ProbeP99       float64 `json:"probe_latency_p99_seconds"`
+	ProbeMax       float64 `json:"probe_latency_max_seconds"`
+	Interrupted    bool    `json:"interrupted"`
+	OSPauses       uint64  `json:"os_pauses"` // probes.Stats.OSPauses: the machine, not Go, starved the process
+	// CPUSeconds is the CPU time the profile recorded: with Seconds, how
+	// much CPU the machine gave the process (on an idle 2-core machine the
+	// demo uses about one core).
+	CPUSeconds    float64           `json:"cpu_seconds"`
+	Files         map[string]string `json:"files"`
+	Units         []demoUnit        `json:"units"`
+	Findings      json.RawMessage   `json:"findings"`
+	TraceFindings json.RawMessage   `json:"trace_findings"`
 }
 
 // demoUnit is one inspect unit's figures for the run.
@@ -434,6 +439,24 @@ func isHarness(fn string) bool {
 func isRuntime(fn string) bool {
 	return fn == "" || strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "runtime/") ||
 		strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "go ") && isRuntime(fn[3:])
+}
+
+// cpuSeconds is the CPU time a CPU profile recorded.
+func cpuSeconds(pp *profile.Profile) float64 {
+	idx := -1
+	for i, st := range pp.SampleType {
+		if st.Type == "cpu" && st.Unit == "nanoseconds" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return 0
+	}
+	var ns int64
+	for _, s := range pp.Sample {
+		ns += s.Value[idx]
+	}
+	return float64(ns) / 1e9
 }
 
 // writeTop prints the n functions with the most CPU time, as `go tool pprof

@@ -42,7 +42,9 @@ func demoRun(t *testing.T, ctx context.Context, args ...string) (demoDoc, string
 type demoDoc struct {
 	Mode          string
 	Lines         int64
-	OSPauses      int `json:"os_pauses"`
+	OSPauses      int     `json:"os_pauses"`
+	Seconds       float64 `json:"seconds"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
 	Files         map[string]string
 	Units         []demoUnit
 	Findings      []findings.Finding `json:"findings"`
@@ -192,8 +194,20 @@ func TestDemo(t *testing.T) {
 	// time the process spends in such pauses: 4-19x measured on a 2-core
 	// machine at load average 12-15, about 1 if the fix did nothing.
 	b, f := slowTime(badDoc, "forwarder.rewrite"), slowTime(fixedDoc, "forwarder.rewrite")
-	t.Logf("forwarder.rewrite time in slow runs: unfixed %.3fs, fixed %.3fs; rewrite blame: unfixed %.3f, fixed %.3f", b, f, rewriteScore(bad), rewriteScore(fixed))
-	if b == 0 || f*2 > b {
+	share := fixedDoc.CPUSeconds / fixedDoc.Seconds
+	t.Logf("forwarder.rewrite time in slow runs: unfixed %.3fs, fixed %.3fs; fixed run got %.2f CPUs; rewrite blame: unfixed %.3f, fixed %.3f",
+		b, f, share, rewriteScore(bad), rewriteScore(fixed))
+	if b == 0 {
+		t.Errorf("unfixed: forwarder.rewrite never ran past its threshold")
+	}
+	// When the machine gives the process a small fraction of a CPU (it
+	// needs about one), every chunk of the fixed loop takes a multiple of its
+	// CPU time in wall-clock time and no wall-clock figure can tell the two
+	// apart; the structural checks above still hold then.
+	switch {
+	case share < 0.25:
+		t.Logf("the fixed run got %.2f CPUs (a saturated machine): time in slow runs not compared", share)
+	case f*2 > b:
 		t.Errorf("--fix: forwarder.rewrite spent %.3fs in slow runs, unfixed %.3fs; want half or less:\n%s", f, b, stderrFix)
 	}
 }
