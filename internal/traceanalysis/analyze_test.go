@@ -625,3 +625,58 @@ func TestOnCPUSamplesAndGC(t *testing.T) {
 		t.Errorf("GC %+v, want >= 3 cycles with 2 stop-the-world pauses each", res.GC)
 	}
 }
+
+func TestDeterministicAndBounded(t *testing.T) {
+	data := record(t, func() {
+		var wg sync.WaitGroup
+		ch := make(chan int)
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for v := range ch {
+					spinFor(time.Duration(v+i) * time.Microsecond)
+				}
+			}()
+		}
+		for i := range 2000 {
+			ch <- i % 50
+		}
+		close(ch)
+		wg.Wait()
+	})
+	encode := func(r *Result) []byte {
+		var b bytes.Buffer
+		for _, p := range []*profile.Profile{r.OffCPU, r.SchedLatency, r.OnCPU} {
+			if err := p.WriteUncompressed(&b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := findings.WriteJSON(&b, r.Findings); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	first := encode(analyze(t, data, Options{}))
+	for range 3 {
+		if !bytes.Equal(encode(analyze(t, data, Options{})), first) {
+			t.Fatal("two analyses of one trace differ")
+		}
+	}
+
+	small := analyze(t, data, Options{MaxStacks: 4, MaxDepth: 2})
+	truncated := false
+	for _, l := range small.OffCPU.Location {
+		if l.Line[0].Function.Name == "[stacks truncated]" {
+			truncated = true
+		}
+	}
+	if !truncated {
+		t.Error("MaxStacks 4: no [stacks truncated] frame in the off-CPU profile")
+	}
+	for _, s := range small.OffCPU.Sample {
+		if len(s.Location) > 3 { // 2 frames + the reason
+			t.Fatalf("MaxDepth 2: sample with %d locations", len(s.Location))
+		}
+	}
+}
