@@ -4,11 +4,11 @@
 #
 # usage: bench/flame.sh [path/to/flamegraph.pl]
 #
-# It generates a ~64 MB / ~80k-line folded file by replicating the real
-# captures of ../shared/peers (see writeBigFolded in flame/bench_test.go) into
-# $OUT (default: a fresh temp dir; nothing is written to the repository), runs
-# the Go benchmark on one core, then times the built binary and, if given,
-# flamegraph.pl with /usr/bin/time -v. It never downloads or builds
+# The Go benchmark (one core) generates a ~64 MB / ~80k-line folded file by
+# replicating the real captures of ../shared/peers (writeBigFolded in
+# flame/bench_test.go) and also writes it to $OUT (default: a fresh temp dir;
+# nothing is written to the repository); then the built binary and, if given,
+# flamegraph.pl are timed on it with /usr/bin/time -v. It never downloads or builds
 # flamegraph.pl: pass the path of a local copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +18,10 @@ mkdir -p "$OUT"
 IN=$OUT/big.folded
 
 echo "# machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-go test ./flame/ -run '^TestWriteBigFolded$' -bigfolded "$IN" -v | grep wrote
+echo "# go benchmark (one core); it also writes its input to $IN"
+go test ./flame/ -run '^$' -bench '^BenchmarkFoldedToSVG$' -benchtime 10x -count 3 -cpu 1 -bigfolded "$IN" | grep -E '^Benchmark'
 SIZE=$(stat -c %s "$IN")
-
-echo "# go benchmark (one core)"
-go test ./flame/ -run '^$' -bench '^BenchmarkFoldedToSVG$' -benchtime 10x -count 3 -cpu 1 | grep -E '^Benchmark'
+echo "input: $SIZE bytes, $(wc -l < "$IN") lines"
 
 go build -o "$OUT/hotloop" ./cmd/hotloop
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-var bigFoldedOut = flag.String("bigfolded", "", "TestWriteBigFolded writes the ~64 MB benchmark input to this path (bench/flame.sh uses it)")
+var bigFoldedOut = flag.String("bigfolded", "", "BenchmarkFoldedToSVG also writes its ~64 MB input to this path (bench/flame.sh times the CLI and flamegraph.pl on it)")
 
 // bigFoldedSize is the size of the benchmark input: the "~64 MB / ~100k lines".
 const bigFoldedSize = 64 << 20
@@ -57,26 +57,6 @@ func writeBigFolded(w io.Writer, size int64) (lines int, written int64, err erro
 	return lines, written, bw.Flush()
 }
 
-// TestWriteBigFolded writes the benchmark input for bench/flame.sh when
-// -bigfolded is given; it does nothing otherwise.
-func TestWriteBigFolded(t *testing.T) {
-	if *bigFoldedOut == "" {
-		t.Skip("set -bigfolded PATH to write the benchmark input")
-	}
-	f, err := os.Create(*bigFoldedOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, n, err := writeBigFolded(f, bigFoldedSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s: %d lines, %d bytes", *bigFoldedOut, lines, n)
-}
-
 // BenchmarkFoldedToSVG measures folded text -> SVG: parsing, merging into the
 // tree, layout and rendering, on the ~64 MB input. Run with -cpu 1.
 func BenchmarkFoldedToSVG(b *testing.B) {
@@ -86,6 +66,11 @@ func BenchmarkFoldedToSVG(b *testing.B) {
 		b.Skip(err)
 	}
 	data := in.Bytes()
+	if *bigFoldedOut != "" {
+		if err := os.WriteFile(*bigFoldedOut, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	var svgSize int
