@@ -163,7 +163,11 @@ func TestDemo(t *testing.T) {
 	badDoc, stderr, dir := demoRun(t, ctx, "--duration", "2s")
 	bad := badDoc.Findings
 	checkDemoFiles(t, dir)
-	if len(bad) == 0 || !aboutRewrite(bad[0]) {
+	// The demo prints two ranked lists (probes and units; the trace); the
+	// loop must lead at least one. It leads both on a machine that is not
+	// saturated, but a starvation event with no single culprit can outrank
+	// the stalls when the OS takes the CPU for hundreds of milliseconds.
+	if !(len(bad) > 0 && aboutRewrite(bad[0])) && !(len(badDoc.TraceFindings) > 0 && aboutRewrite(badDoc.TraceFindings[0])) {
 		t.Fatalf("unfixed: the top finding is not the rewriting loop:\n%s", stderr)
 	}
 	for _, want := range []string{"top ", "forwarder.AppendRecord", "findings: probes and inspect units", "wrote " + filepath.Join(dir, "flame.svg"), "forwarded "} {
