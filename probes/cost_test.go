@@ -88,7 +88,8 @@ func TestProbeCPUCost(t *testing.T) {
 }
 
 // BenchmarkSentinelTick is the detector's work per sentinel wake-up, without
-// the sleep: two clock reads, the per-thread schedstat read, the counters.
+// the sleep: clock reads, the per-thread schedstat read, the busy gauges, the
+// counters.
 func BenchmarkSentinelTick(b *testing.B) {
 	p := &Probes{cfg: Config{}.withDefaults(), stop: make(chan struct{}), self: map[int64]bool{}}
 	d := newStarveDetector(p)
@@ -102,6 +103,7 @@ func BenchmarkSentinelTick(b *testing.B) {
 		if gap >= d.threshold && d.osLate(mark, gap-d.period) {
 			p.osPauses.Add(1)
 		}
+		_ = d.busy()
 		start = time.Now()
 		mark = markThread()
 	}
