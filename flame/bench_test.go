@@ -112,3 +112,27 @@ func BenchmarkReadFolded(b *testing.B) {
 type countWriter struct{ n int }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
+
+// BenchmarkWriteFolded measures writing the ~64 MB input's profile back as
+// folded text (what `hotloop collapse` does after reading).
+func BenchmarkWriteFolded(b *testing.B) {
+	var in bytes.Buffer
+	if _, _, err := writeBigFolded(&in, bigFoldedSize); err != nil {
+		b.Skip(err)
+	}
+	p, err := ReadFolded(bytes.NewReader(in.Bytes()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cw := &countWriter{}
+	if err := WriteFolded(cw, p); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(cw.n))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteFolded(io.Discard, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
