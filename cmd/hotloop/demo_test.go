@@ -347,3 +347,23 @@ func TestWriteTop(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+func TestDemoFindingsFilter(t *testing.T) {
+	fr := func(fn string) inspect.Frame { return inspect.Frame{Function: fn} }
+	fs := []findings.Finding{
+		{Kind: findings.BlockedIO, Title: "harness culprit", Culprit: fr("github.com/hotloop/hotloop/examples/forwarder.(*Receiver).serve"), Stack: []inspect.Frame{fr("github.com/hotloop/hotloop/examples/forwarder.(*Receiver).serve")}, Score: 9},
+		{Kind: findings.Starvation, Title: "harness creation site", Culprit: fr("go github.com/hotloop/hotloop/examples/forwarder.Load.Run.func2"), Score: 8},
+		{Kind: findings.BlockedChan, Title: "runtime only", Culprit: fr("runtime.chanrecv1"), Stack: []inspect.Frame{fr("runtime.chanrecv1"), fr("runtime.(*traceAdvancerState).start.func1")}, Score: 7},
+		{Kind: findings.CPUBoundLoop, Title: "probe's own", Culprit: fr("github.com/hotloop/hotloop/probes.(*starveDetector).run"), Stack: []inspect.Frame{fr("github.com/hotloop/hotloop/probes.(*starveDetector).run")}, Score: 6},
+		{Kind: findings.GC, Title: "gc, nobody to blame", Score: 1},
+		{Kind: findings.Stall, Title: "the loop", Unit: "forwarder.rewrite", Culprit: fr("fwd.AppendRecord"), Stack: []inspect.Frame{fr("fwd.AppendRecord"), fr("fwd.rewriteBatch")}, Score: 2},
+	}
+	got := demoFindings(fs)
+	var titles []string
+	for _, f := range got {
+		titles = append(titles, f.Title)
+	}
+	if strings.Join(titles, "|") != "the loop|gc, nobody to blame" {
+		t.Errorf("kept %q; want the loop, then the GC finding", titles)
+	}
+}
