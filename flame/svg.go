@@ -235,7 +235,7 @@ type svgRenderer struct {
 	maxDelta float64
 	top      float64 // y of the top of the plot (under title and subtitle)
 	depthMax int32
-	colors   map[int32]rgb
+	colors   []rgb // by name id, computed once per name
 }
 
 func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
@@ -256,7 +256,8 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 	if f.node != 0 {
 		name = p.names[p.nodes[f.node].name]
 	}
-	samplesTxt := commas(strconv.FormatFloat(f.etime-f.stime, 'f', 0, 64))
+	var st, ft [420]byte // a float64 printed without decimals, with commas, fits
+	samplesTxt := appendCommas(st[:0], strconv.AppendFloat(ft[:0], f.etime-f.stime, 'f', 0, 64))
 
 	b = append(b, "<g><title>"...)
 	if f.node == 0 {
@@ -313,11 +314,10 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 		c = r.col.color("")
 	default:
 		if r.colors == nil {
-			r.colors = make(map[int32]rgb)
+			r.colors = make([]rgb, len(p.names))
 		}
 		id := p.nodes[f.node].name
-		var ok bool
-		if c, ok = r.colors[id]; !ok {
+		if c = r.colors[id]; c == (rgb{}) { // rgb(0,0,0) is no palette's colour
 			c = r.col.color(name)
 			r.colors[id] = c
 		}
@@ -330,21 +330,32 @@ func (r *svgRenderer) appendFrame(b []byte, f laidFrame) []byte {
 	b = append(b, "\">"...)
 	chars := int((x2 - x1) / (opt.FontSize * fontWidth))
 	if chars >= 3 && f.node != 0 {
-		b = appendEscaped(b, label(sanitize(stripAnnotation(name)), chars))
+		b = appendLabel(b, sanitize(stripAnnotation(name)), chars)
 	}
 	b = append(b, "</text></g>\n"...)
 	return b
 }
 
-// label is flamegraph.pl's frame label: the name cut to chars characters,
-// the last two replaced by ".." when cut.
-func label(name string, chars int) string {
+// appendLabel appends flamegraph.pl's frame label, escaped: the name cut to
+// chars characters, the last two replaced by ".." when cut.
+func appendLabel(b []byte, name string, chars int) []byte {
+	if len(name) <= chars { // bytes >= characters: it fits
+		return appendEscaped(b, name)
+	}
+	ascii := true
+	for i := 0; i < len(name) && ascii; i++ {
+		ascii = name[i] < utf8.RuneSelf
+	}
+	if ascii {
+		b = appendEscaped(b, name[:chars-2])
+		return append(b, ".."...)
+	}
 	if utf8.RuneCountInString(name) <= chars {
-		return name
+		return appendEscaped(b, name)
 	}
 	r := []rune(name)[:chars]
 	r[chars-2], r[chars-1] = '.', '.'
-	return string(r)
+	return appendEscaped(b, string(r))
 }
 
 // colorScale is flamegraph.pl's differential colour: red for growth, blue for
@@ -380,33 +391,20 @@ func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 func fmt1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func fmt2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
-// commas groups the digits of an integer string in threes: 1234567 -> 1,234,567.
-func commas(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
+// appendCommas appends the integer text digits grouped in threes, as
+// flamegraph.pl prints counts: 1234567 -> 1,234,567.
+func appendCommas(b, digits []byte) []byte {
+	if len(digits) > 0 && (digits[0] == '-' || digits[0] == '+') {
+		b = append(b, digits[0])
+		digits = digits[1:]
 	}
-	if len(s) <= 3 {
-		if neg {
-			return "-" + s
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 && c >= '0' && c <= '9' {
+			b = append(b, ',')
 		}
-		return s
+		b = append(b, c)
 	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	head := len(s) % 3
-	if head > 0 {
-		b.WriteString(s[:head])
-	}
-	for i := head; i < len(s); i += 3 {
-		if b.Len() > 0 && !(neg && b.Len() == 1) {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
+	return b
 }
 
 func appendEscaped(b []byte, s string) []byte {

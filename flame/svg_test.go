@@ -211,3 +211,27 @@ func TestSVGLegend(t *testing.T) {
 		t.Error("hot palette has a legend")
 	}
 }
+
+func TestSVGNumberAndLabelFormats(t *testing.T) {
+	for in, want := range map[string]string{"0": "0", "999": "999", "1000": "1,000", "1234567": "1,234,567", "-1234": "-1,234", "+Inf": "+Inf"} {
+		if got := string(appendCommas(nil, []byte(in))); got != want {
+			t.Errorf("appendCommas(%s) = %s, want %s", in, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		chars int
+		want  string
+	}{
+		{"runtime.mallocgc", 20, "runtime.mallocgc"},
+		{"runtime.mallocgc", 16, "runtime.mallocgc"},
+		{"runtime.mallocgc", 10, "runtime..."}, // "runtime.ma" with ".." for its last two
+		{"a<b>&c", 5, "a&lt;b.."},
+		{"héllo wörld", 11, "héllo wörld"},
+		{"héllo wörld", 6, "héll.."},
+	} {
+		if got := string(appendLabel(nil, tc.name, tc.chars)); got != tc.want {
+			t.Errorf("appendLabel(%q, %d) = %q, want %q", tc.name, tc.chars, got, tc.want)
+		}
+	}
+}
