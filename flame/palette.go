@@ -295,22 +295,38 @@ func InferModulePath(p *Profile) string {
 }
 
 func inferModulePath(p *Profile, t *tree) string {
+	// Callers are frames of package main, or of the testing package (a
+	// profile of `go test -cpuprofile` has the tests and benchmarks there);
+	// callees are classified once per name, not per node.
+	const (
+		unknown = iota
+		caller
+		callee // a third-party-looking package: a module candidate
+		other
+	)
+	kind := make([]uint8, len(p.names))
+	kindOf := func(id int32) uint8 {
+		if k := kind[id]; k != unknown {
+			return k
+		}
+		name := p.names[id]
+		k := uint8(other)
+		switch {
+		case strings.HasPrefix(name, "main.") || strings.HasPrefix(name, "testing."):
+			k = caller
+		case classify(name, "") == classThirdParty:
+			k = callee
+		}
+		kind[id] = k
+		return k
+	}
 	weight := map[string]float64{}
 	for i := 1; i < len(p.nodes); i++ {
 		n := p.nodes[i]
-		if n.parent <= 0 {
+		if n.parent <= 0 || kindOf(p.nodes[n.parent].name) != caller || kindOf(n.name) != callee {
 			continue
 		}
-		// Callees of package main, or of the testing package (a profile of
-		// `go test -cpuprofile` has the tests and benchmarks there).
-		parent := p.names[p.nodes[n.parent].name]
-		if !strings.HasPrefix(parent, "main.") && !strings.HasPrefix(parent, "testing.") {
-			continue
-		}
-		pkg, ok := goPackage(p.names[n.name])
-		if !ok || classify(p.names[n.name], "") != classThirdParty {
-			continue
-		}
+		pkg, _ := goPackage(p.names[n.name])
 		weight[moduleRoot(pkg)] += t.total[i]
 	}
 	best, bestW := "", -1.0
