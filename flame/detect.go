@@ -3,10 +3,11 @@ package flame
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Format names an input format Read understands.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // examplePerf returns FlameGraph's example-perf-stacks capture (37,158
@@ -35,6 +36,7 @@ func BenchmarkReadPerf(b *testing.B) {
 	data := examplePerf(b, 20)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		p, err := ReadPerf(bytes.NewReader(data), PerfOptions{})
 		if err != nil {
@@ -44,6 +46,7 @@ func BenchmarkReadPerf(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // BenchmarkReadPerfAll: the same with --all annotations.
@@ -51,9 +54,18 @@ func BenchmarkReadPerfAll(b *testing.B) {
 	data := examplePerf(b, 20)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := ReadPerf(bytes.NewReader(data), PerfOptions{All: true}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	reportCPU(b, cpu0)
+}
+
+// reportCPU reports the CPU time per operation since cpu0 ("cpu-ms/op").
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	if d := cpuTime() - cpu0; d > 0 && b.N > 0 {
+		b.ReportMetric(float64(d.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	}
 }

@@ -3,8 +3,8 @@ package flame
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+	"github.com/klauspost/compress/gzip"
 )
 
 // PprofOptions choose what a pprof profile's flame graph shows.
@@ -68,11 +69,21 @@ func ReadPprof(r io.Reader, opt PprofOptions) (*Profile, error) {
 	if len(data) == 0 {
 		return nil, &ParseError{Format: pprofFormat, Msg: "empty input"}
 	}
-	pp, err := parsePprof(data)
+	p, err := decodeProfile(data, opt)
 	if err != nil {
 		return nil, &ParseError{Format: pprofFormat, Msg: err.Error()}
 	}
-	return FromPprof(pp, opt)
+	return p, nil
+}
+
+// decodeProfile runs decodePprof, with its wire errors said as such.
+func decodeProfile(data []byte, opt PprofOptions) (p *Profile, err error) {
+	p, err = decodePprof(data, opt)
+	var pe *ParseError
+	if err != nil && !errors.As(err, &pe) && !strings.HasPrefix(err.Error(), "no sample type") {
+		err = fmt.Errorf("not a pprof protobuf (%v)", err)
+	}
+	return p, err
 }
 
 // parsePprof decodes and validates; the protobuf decoder of google/pprof may
@@ -93,7 +104,9 @@ func parsePprof(data []byte) (p *profile.Profile, err error) {
 	return p, nil
 }
 
-// FromPprof builds a Profile from a decoded pprof profile, as ReadPprof.
+// FromPprof builds a Profile from a decoded pprof profile, as ReadPprof. The
+// profile must be valid (profile.Parse and CheckValid ensure it): samples
+// refer to locations of pp.Location, whose ids are unique.
 func FromPprof(pp *profile.Profile, opt PprofOptions) (*Profile, error) {
 	idx, err := sampleIndex(pp, opt.SampleType)
 	if err != nil {
@@ -103,7 +116,25 @@ func FromPprof(pp *profile.Profile, opt PprofOptions) (*Profile, error) {
 	// Stacks are summed by location ids first (see stackSums): a profile
 	// holds many samples of the same stack, one per label set.
 	sums := newStackSums()
-	locID := make(map[*profile.Location]uint32, len(pp.Location))
+	// Location ids are dense in practice (1..n): a slice is much cheaper
+	// than a map for the tens of lookups per sample.
+	maxID := uint64(0)
+	for _, l := range pp.Location {
+		maxID = max(maxID, l.ID)
+	}
+	var locIDs []uint32
+	if maxID <= 4*uint64(len(pp.Location))+1024 {
+		locIDs = make([]uint32, maxID+1)
+		for _, l := range pp.Location {
+			if locIDs[l.ID] != 0 {
+				locIDs = nil // duplicate ids (an unchecked profile): use the map
+				break
+			}
+			locIDs[l.ID] = 1
+		}
+		clear(locIDs)
+	}
+	locID := map[*profile.Location]uint32{}
 	labelID := map[string]uint32{}
 	var label []byte
 	for _, s := range pp.Sample {
@@ -125,19 +156,32 @@ func FromPprof(pp *profile.Profile, opt PprofOptions) (*Profile, error) {
 			k = binary.LittleEndian.AppendUint32(k, id)
 		}
 		for i := len(s.Location) - 1; i >= 0; i-- {
-			loc := s.Location[i]
-			id, ok := locID[loc]
-			if !ok {
-				id = sums.intern([]byte(locationFrames(loc)))
-				locID[loc] = id
-			}
-			k = binary.LittleEndian.AppendUint32(k, id)
+			k = binary.LittleEndian.AppendUint32(k, locFrame(sums, s.Location[i], locIDs, locID))
 		}
 		sums.key = k
 		sums.add(k, float64(v), p)
 	}
 	sums.flush(p)
 	return p, nil
+}
+
+// locFrame returns the interned frames of loc, from the slice by ID (ids
+// stored +1, 0 meaning not yet) or else the map.
+func locFrame(sums *stackSums, loc *profile.Location, byID []uint32, byPtr map[*profile.Location]uint32) uint32 {
+	if loc.ID < uint64(len(byID)) {
+		if id := byID[loc.ID]; id != 0 {
+			return id - 1
+		}
+		id := sums.intern([]byte(locationFrames(loc)))
+		byID[loc.ID] = id + 1
+		return id
+	}
+	id, ok := byPtr[loc]
+	if !ok {
+		id = sums.intern([]byte(locationFrames(loc)))
+		byPtr[loc] = id
+	}
+	return id
 }
 
 // sampleIndex finds the sample type to use; the error lists the choices.

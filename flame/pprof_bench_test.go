@@ -101,11 +101,13 @@ func BenchmarkReadPprof100k(b *testing.B) {
 	data := encodePprof(b, benchPprof(100_000, 20_000, 64), true)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := ReadPprof(bytes.NewReader(data), PprofOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // BenchmarkPprofToSVG100k is the target: a 100k-sample pprof profile
@@ -114,6 +116,7 @@ func BenchmarkPprofToSVG100k(b *testing.B) {
 	data := encodePprof(b, benchPprof(100_000, 20_000, 64), true)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		p, err := ReadPprof(bytes.NewReader(data), PprofOptions{})
 		if err != nil {
@@ -123,6 +126,7 @@ func BenchmarkPprofToSVG100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // TestPprofToSVGBudget checks the 300 ms budget with a 20x margin for a
@@ -150,4 +154,23 @@ func TestPprofToSVGBudget(t *testing.T) {
 	if limit := 300 * time.Millisecond * 20; elapsed > limit {
 		t.Fatalf("read+render took %v, over %v", elapsed, limit)
 	}
+}
+
+// BenchmarkPprofToSVG100kDistinct is the worst case: 100k samples on 100k
+// distinct random paths (some 4 million tree nodes); no real profile is
+// this flat.
+func BenchmarkPprofToSVG100kDistinct(b *testing.B) {
+	data := encodePprof(b, benchPprof(100_000, 100_000, 64), true)
+	b.SetBytes(int64(len(data)))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		p, err := ReadPprof(bytes.NewReader(data), PprofOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := WriteSVG(io.Discard, p, SVGOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu0)
 }

@@ -175,3 +175,39 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestDecodePprofMatchesGooglePprof: the direct decoder gives what
+// FromPprof gives on google/pprof's decoding, for every option.
+func TestDecodePprofMatchesGooglePprof(t *testing.T) {
+	profiles := map[string]*profile.Profile{"small": testPprof(), "generated": benchPprof(3000, 500, 40)}
+	for name, pp := range profiles {
+		data := encodePprof(t, pp, false)
+		for _, opt := range []PprofOptions{{}, {SampleType: "samples"}, {ByLabel: "unit"}, {ByLabel: "conn"}, {ByLabel: "nope"}} {
+			t.Run(fmt.Sprintf("%s/%+v", name, opt), func(t *testing.T) {
+				comparePprofDecoders(t, data, opt)
+			})
+		}
+	}
+}
+
+func comparePprofDecoders(t *testing.T, data []byte, opt PprofOptions) {
+	t.Helper()
+	pp, err := profile.ParseUncompressed(data)
+	if err == nil {
+		err = pp.CheckValid()
+	}
+	if err != nil {
+		return // google/pprof rejects it; ours may be more lenient
+	}
+	want, werr := FromPprof(pp, opt)
+	got, gerr := decodePprof(data, opt)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("google/pprof+FromPprof: %v; decodePprof: %v", werr, gerr)
+	}
+	if werr != nil {
+		return
+	}
+	if got.Unit != want.Unit || folded(t, got) != folded(t, want) {
+		t.Fatalf("decoders differ:\n%s\nvs\n%s", firstDiff([]byte(folded(t, got)), []byte(folded(t, want))), got.Unit+" "+want.Unit)
+	}
+}
