@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+	"github.com/hotloop/hotloop/inspect"
 	"github.com/hotloop/hotloop/internal/atomicfile"
 	"github.com/hotloop/hotloop/internal/findings"
 	"github.com/hotloop/hotloop/internal/traceanalysis"
@@ -64,7 +67,7 @@ A malformed trace exits 2 with one line and writes nothing.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.outDir, "output", "o", "", "write offcpu.pb.gz, schedlat.pb.gz and oncpu.pb.gz into this directory")
-	fl.BoolVar(&o.json, "json", false, `print the findings as JSON ({"findings":[...]}) on standard output`)
+	fl.BoolVar(&o.json, "json", false, `print {"findings":[...],"trace":{...}} as JSON on standard output`)
 	fl.BoolVar(&o.noIdle, "no-idle", false, "leave idle waits out of the findings and the off-CPU profile")
 	fl.IntVar(&o.top, "top", 10, "show at most N findings (0: all)")
 	return cmd
@@ -121,9 +124,92 @@ func runAnalyze(cmd *cobra.Command, s *streams, o *analyzeOptions) error {
 		return failure(err)
 	}
 	if o.json {
-		if err := findings.WriteJSON(s.out, fs); err != nil {
+		if err := writeAnalyzeJSON(s.out, fs, res); err != nil {
 			return failure(err)
 		}
+	}
+	return nil
+}
+
+// writeAnalyzeJSON writes {"findings":[...],"trace":{...}}: the findings in
+// the form every hotloop command uses, and the trace's figures beside them.
+// Durations are in seconds.
+func writeAnalyzeJSON(w io.Writer, fs []findings.Finding, r *traceanalysis.Result) error {
+	var fb bytes.Buffer
+	if err := findings.WriteJSON(&fb, fs); err != nil {
+		return err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(fb.Bytes(), &doc); err != nil {
+		return fmt.Errorf("writing findings as JSON: %w", err)
+	}
+	type total struct {
+		Name  string  `json:"name"`
+		Count int64   `json:"count"`
+		Total float64 `json:"total_seconds"`
+		Max   float64 `json:"max_seconds"`
+		P99   float64 `json:"p99_seconds"`
+	}
+	totals := func(ts []traceanalysis.SchedTotal) []total {
+		out := make([]total, 0, len(ts))
+		for _, t := range ts {
+			out = append(out, total{t.Name, t.Count, t.Total.Seconds(), t.Max.Seconds(), t.P99.Seconds()})
+		}
+		return out
+	}
+	type wait struct {
+		Reason    string  `json:"reason"`
+		Count     int64   `json:"count"`
+		Total     float64 `json:"total_seconds"`
+		Max       float64 `json:"max_seconds"`
+		IdleCount int64   `json:"idle_count"`
+		IdleTotal float64 `json:"idle_seconds"`
+	}
+	type slice struct {
+		Goroutine int64         `json:"goroutine"`
+		Start     float64       `json:"start_seconds"`
+		Duration  float64       `json:"duration_seconds"`
+		EndReason string        `json:"end_reason"`
+		Culprit   inspect.Frame `json:"culprit"`
+	}
+	tr := struct {
+		Duration   float64 `json:"duration_seconds"`
+		Events     int64   `json:"events"`
+		Goroutines int     `json:"goroutines"`
+		CPUSamples int64   `json:"cpu_samples"`
+		Waits      []wait  `json:"waits"`
+		Slices     []slice `json:"longest_slices"`
+		Sched      []total `json:"sched_latency_by_site"`
+		Units      []total `json:"sched_latency_by_unit"`
+		GC         struct {
+			Cycles   int     `json:"cycles"`
+			STWCount int     `json:"stw_count"`
+			STWTotal float64 `json:"stw_total_seconds"`
+			STWMax   float64 `json:"stw_max_seconds"`
+			Assist   float64 `json:"mark_assist_seconds"`
+		} `json:"gc"`
+	}{
+		Duration: r.Duration.Seconds(), Events: r.Events, Goroutines: r.Goroutines, CPUSamples: r.CPUSamples,
+		Waits: []wait{}, Slices: []slice{}, Sched: totals(r.Sched), Units: totals(r.Units),
+	}
+	for _, w := range r.Waits {
+		tr.Waits = append(tr.Waits, wait{w.Reason, w.Count, w.Total.Seconds(), w.Max.Seconds(), w.IdleCount, w.IdleTotal.Seconds()})
+	}
+	for _, sl := range r.Slices {
+		tr.Slices = append(tr.Slices, slice{sl.Goroutine, sl.Start.Seconds(), sl.Duration.Seconds(), sl.EndReason, sl.Culprit})
+	}
+	tr.GC.Cycles, tr.GC.STWCount = r.GC.Cycles, r.GC.STWCount
+	tr.GC.STWTotal, tr.GC.STWMax, tr.GC.Assist = r.GC.STWTotal.Seconds(), r.GC.STWMax.Seconds(), r.GC.AssistTotal.Seconds()
+	raw, err := json.Marshal(tr)
+	if err != nil {
+		return fmt.Errorf("writing trace figures as JSON: %w", err)
+	}
+	doc["trace"] = raw
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("writing findings as JSON: %w", err)
 	}
 	return nil
 }

@@ -99,12 +99,30 @@ func TestAnalyzeCommand(t *testing.T) {
 				Function string `json:"function"`
 			} `json:"culprit"`
 		} `json:"findings"`
+		Trace struct {
+			Duration float64 `json:"duration_seconds"`
+			Waits    []struct {
+				Reason string  `json:"reason"`
+				Count  int64   `json:"count"`
+				Total  float64 `json:"total_seconds"`
+			} `json:"waits"`
+		} `json:"trace"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, stdout)
 	}
 	if len(doc.Findings) != 1 {
 		t.Errorf("--top 1 gave %d findings", len(doc.Findings))
+	}
+	// Four goroutines each waited about 30ms for the mutex.
+	mutex := false
+	for _, w := range doc.Trace.Waits {
+		if w.Reason == "sync.Mutex.Lock" && w.Count >= 4 && w.Total >= 4*0.020 {
+			mutex = true
+		}
+	}
+	if doc.Trace.Duration <= 0 || !mutex {
+		t.Errorf("trace figures lack the mutex waits: %+v", doc.Trace)
 	}
 }
 
