@@ -35,6 +35,16 @@ function init(evt) {
 	svg.addEventListener("mouseout", function (e) {
 		if (group(e.target)) details.nodeValue = " ";
 	}, false);
+	// A link can carry the view: ?s=regexp searches, ?x=&y= zooms (the
+	// frame's original rect position), as flamegraph.pl's links do.
+	var params = getParams();
+	if (params.x && params.y) {
+		var r = frames.querySelector('rect[data-x="' + params.x + '"][y="' + params.y + '"]');
+		if (r) zoom(group(r));
+	}
+	if (params.s) {
+		try { search(params.s); } catch (err) {} // a bad regexp in a link
+	}
 	window.addEventListener("keydown", function (e) {
 		if (e.keyCode === 114 || (e.ctrlKey && e.keyCode === 70)) { // F3, Ctrl-F
 			e.preventDefault();
@@ -64,15 +74,46 @@ function count(g) {
 	return m ? parseFloat(m[1].replace(/,/g, "")) : 0;
 }
 
+// getParams reads the query string of the page; setParam updates one
+// parameter in place (no reload). Both do nothing where there is no URL to
+// speak of (an <object> of a data: URL, a sandbox).
+function getParams() {
+	var out = {};
+	try {
+		var q = window.location.search.substring(1).split("&");
+		for (var i = 0; i < q.length; i++) {
+			var kv = q[i].split("=");
+			if (kv[0] && kv[1]) out[kv[0]] = decodeURIComponent(kv[1]);
+		}
+	} catch (err) {}
+	return out;
+}
+function setParam(key, value) {
+	try {
+		var p = getParams(), q = [];
+		if (value === null) delete p[key]; else p[key] = value;
+		for (var k in p) q.push(k + "=" + encodeURIComponent(p[k]));
+		history.replaceState(null, "", q.length ? "?" + q.join("&") : window.location.pathname);
+	} catch (err) {}
+}
+
 function onclick(e) {
 	var g = group(e.target);
 	if (g) {
 		if (g.classList.contains("parent")) unzoom();
 		zoom(g);
+		var r = rect(g);
+		setParam("x", r.getAttribute("data-x"));
+		setParam("y", r.getAttribute("y"));
 		return;
 	}
-	if (e.target.id == "unzoom") unzoom();
-	else if (e.target.id == "search") searchPrompt();
+	if (e.target.id == "unzoom") {
+		unzoom();
+		setParam("x", null);
+		setParam("y", null);
+		return;
+	}
+	if (e.target.id == "search") searchPrompt();
 	else if (e.target.id == "ignorecase") toggleIgnorecase();
 }
 
@@ -160,6 +201,7 @@ function resetSearch() {
 		}
 	}
 	term = null;
+	setParam("s", null);
 	searchbtn.classList.remove("show");
 	searchbtn.firstChild.nodeValue = "Search";
 	matchedtxt.firstChild.nodeValue = " ";
@@ -172,6 +214,7 @@ function search(s) {
 	var re = new RegExp(s, ignorecase ? "i" : "");
 	resetSearch();
 	term = s;
+	setParam("s", s);
 	var all = frames.children, hits = [];
 	for (var i = 0; i < all.length; i++) {
 		var g = all[i], a = rect(g);

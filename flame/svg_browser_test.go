@@ -260,6 +260,39 @@ func TestSVGInBrowser(t *testing.T) {
 		t.Error("no legend")
 	}
 
+	t.Run("view in the URL", func(t *testing.T) {
+		// Zoom and search are kept in the query string, and a link restores them.
+		f := findFrame(t, frames(), "runtime.goexit ")
+		if err := chromedp.Do(tctx, chromedp.MouseClickXY(f.CX, f.CY)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(tctx, chromedp.Evaluate[float64](`search("gcDrain")`)); err != nil {
+			t.Fatal(err)
+		}
+		loc, err := chromedp.Run(tctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(loc, "x=125.1") || !strings.Contains(loc, "s=gcDrain") {
+			t.Fatalf("location %q lacks the zoom and the search", loc)
+		}
+		if err := chromedp.Do(tctx, chromedp.Navigate(loc), chromedp.WaitReady(chromedp.ID("frames"))); err != nil {
+			t.Fatal(err)
+		}
+		if z := findFrame(t, frames(), "runtime.goexit "); z.Width != 1180 {
+			t.Errorf("link did not restore the zoom: width %v", z.Width)
+		}
+		if got, want := text("matched"), matchedPercent(p, regexp.MustCompile("gcDrain")); got != want {
+			t.Errorf("link restored search %q, want %q", got, want)
+		}
+		if err := chromedp.Do(tctx, chromedp.Click(chromedp.ID("unzoom")), chromedp.Click(chromedp.ID("search"))); err != nil {
+			t.Fatal(err)
+		}
+		if loc, err := chromedp.Run(tctx, chromedp.Location()); err != nil || strings.Contains(loc, "?") {
+			t.Errorf("after reset the location is %q (%v)", loc, err)
+		}
+	})
+
 	t.Run("icicle zoom", func(t *testing.T) {
 		if err := chromedp.Do(tctx, chromedp.Navigate(ts.URL+"/icicle.svg"), chromedp.WaitReady(chromedp.ID("frames"))); err != nil {
 			t.Fatal(err)
