@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	rtrace "runtime/trace"
 	"strings"
@@ -84,6 +85,16 @@ func TestAnalyzeCommand(t *testing.T) {
 		}
 		if name == "offcpu.pb.gz" && (len(p.Sample) == 0 || p.SampleType[1].Type != "off-cpu" || p.SampleType[1].Unit != "nanoseconds") {
 			t.Errorf("offcpu.pb.gz: %d samples, types %v", len(p.Sample), p.SampleType)
+		}
+	}
+
+	// The contract: go tool pprof opens what we write.
+	if goBin, err := exec.LookPath("go"); err != nil {
+		t.Logf("go not on PATH: not checking the profiles with go tool pprof")
+	} else {
+		out, err := exec.Command(goBin, "tool", "pprof", "-top", filepath.Join(outDir, "offcpu.pb.gz")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "[sync.Mutex.Lock]") {
+			t.Errorf("go tool pprof -top offcpu.pb.gz: %v\n%s", err, out)
 		}
 	}
 
