@@ -326,7 +326,7 @@ func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now 
 			if g.site == 0 && stk != 0 {
 				g.site = a.preTraceSite(stk)
 			}
-			a.enter(g, id, to, st, stk, now)
+			a.enter(g, id, trace.GoUndetermined, to, st, stk, now)
 		}
 		return
 	}
@@ -364,7 +364,7 @@ func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now 
 	if g.site == 0 && stk != 0 {
 		g.site = a.preTraceSite(stk)
 	}
-	a.enter(g, id, to, st, stk, now)
+	a.enter(g, id, from, to, st, stk, now)
 }
 
 // waitFor returns the wait state for a goroutine that starts waiting with the
@@ -385,7 +385,17 @@ func (a *analyzer) waitFor(raw string, stk stackID) waitState {
 }
 
 // enter puts g into state to.
-func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.StateTransition, stk stackID, now trace.Time) {
+//
+// A goroutine's first mention in a trace (from the undetermined state) is a
+// status event, which the runtime may write long after the trace began,
+// often at the end of the first generation. No event mentioned the goroutine
+// before it, so it did not change state: it has been in this state since the
+// trace began, and that is when its wait (or run) is counted from.
+func (a *analyzer) enter(g *gstate, id trace.GoID, from, to trace.GoState, st *trace.StateTransition, stk stackID, now trace.Time) {
+	since := now
+	if from == trace.GoUndetermined {
+		since = a.first
+	}
 	switch to {
 	case trace.GoWaiting:
 		if g.state != trace.GoRunning {
@@ -395,6 +405,9 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.S
 			g.wait = a.waitFor(st.Reason, stk)
 		}
 		g.wait.spare = a.spareAt(now)
+		if from == trace.GoUndetermined {
+			g.wait.spare = 0 // the idle-P integral is 0 at the trace's start
+		}
 	case trace.GoSyscall:
 		g.wait = waitState{reason: a.reasons.id(reasonSyscall), stack: stk}
 	case trace.GoNotExist:
@@ -408,7 +421,7 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, to trace.GoState, st *trace.S
 		return
 	}
 	g.state = to
-	g.since = now
+	g.since = since
 }
 
 func (a *analyzer) endReason(g *gstate, to trace.GoState, raw string) string {

@@ -24,8 +24,13 @@
 // trace's "sync" refined from the blocking stack into "sync.Mutex.Lock",
 // "sync.RWMutex.RLock", "sync.RWMutex.Lock", "sync.WaitGroup.Wait" or
 // "semacquire". Goroutines already waiting when the trace began are recorded
-// by the runtime without a reason and usually without a stack ("unspecified").
-// Waits still in progress at the end are counted up to the end.
+// by the runtime without a reason and usually without a stack ("unspecified"),
+// when they are first mentioned, which may be long after the trace began: no
+// event touched them before, so their wait is counted from the trace's start.
+// Goroutines that neither run nor change state during the whole trace are not
+// in it at all (the runtime writes nothing for them): an idle connection that
+// stays idle costs nothing and is not counted. Waits still in progress at the
+// end are counted up to the end.
 //
 // Scheduling latency: runnable until running, per goroutine creation site (the
 // goroutine's entry function above the stack of the go statement) and per
