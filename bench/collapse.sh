@@ -5,14 +5,14 @@
 #   bench/collapse.sh /path/to/FlameGraph/stackcollapse-perf.pl [copies]
 #
 # The input is FlameGraph's example-perf-stacks capture from the shared peer
-# corpus (../shared/peers), repeated `copies` times (default 20: 63 MB).
+# corpus (../shared/peers), repeated `copies` times (default 60: 188 MB).
 # FlameGraph is not part of this repository: fetch it yourself
 # (git clone https://github.com/brendangregg/FlameGraph). Both outputs must be
 # byte-identical; the script prints CPU seconds (user+sys) and wall seconds of
 # each, best of 3, and the ratio.
 set -euo pipefail
 scp=${1:?usage: bench/collapse.sh /path/to/stackcollapse-perf.pl [copies]}
-copies=${2:-20}
+copies=${2:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 gz="$root/../shared/peers/flamegraph-pl/example-perf-stacks.txt.gz"
 tmp=$(mktemp -d)
