@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -47,6 +48,24 @@ type Stall struct {
 	// report, sent when it ends. The final report repeats the state and
 	// frames of the last capture.
 	Done bool `json:"done"`
+}
+
+// String formats the report on one line, e.g.
+// `unit "decode" stuck 25ms (limit 10ms), goroutine 18 [chan receive] at main.f /src/main.go:12`.
+func (s Stall) String() string {
+	verb := "stuck"
+	if s.Done {
+		verb = "took"
+	}
+	state := s.State
+	if state == "" {
+		state = "state unknown"
+	}
+	out := fmt.Sprintf("unit %q %s %v (limit %v), goroutine %d [%s]", s.Unit, verb, s.Elapsed, s.Limit, s.Goroutine, state)
+	if top := s.Top(); top.Function != "" {
+		out += " at " + top.String()
+	}
+	return out
 }
 
 // Top returns the innermost frame outside the runtime (packages runtime and

@@ -273,6 +273,9 @@ func TestFastUnitsNeverReported(t *testing.T) {
 		t.Fatalf("fast unit reported: %+v", s)
 	default:
 	}
+	if d := m.dumps.Load(); d != 0 {
+		t.Errorf("%d goroutine dumps while nothing was slow", d)
+	}
 	if st := m.Snapshot()[0]; st.Count != 1600 || st.Slow != 0 || st.Stalls != 0 || st.InFlight != 0 {
 		t.Errorf("stats = %+v", st)
 	}
