@@ -163,7 +163,7 @@ func FuzzFindGoroutines(f *testing.F) {
 func TestStallString(t *testing.T) {
 	s := Stall{
 		Unit: "decode", Goroutine: 18, Elapsed: 25 * time.Millisecond, Limit: 10 * time.Millisecond,
-		State: "chan receive",
+		State:  "chan receive",
 		Frames: []Frame{{"runtime.gopark", "/go/src/runtime/proc.go", 1}, {"main.f", "/src/main.go", 12}},
 	}
 	if got, want := s.String(), `unit "decode" stuck 25ms (limit 10ms), goroutine 18 [chan receive] at main.f /src/main.go:12`; got != want {
