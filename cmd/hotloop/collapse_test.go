@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,22 @@ func TestCollapseCancelled(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("output file exists: %v", err)
+	}
+}
+
+// TestCollapseDeepStack: a 10,000-frame perf script stack collapses whole.
+func TestCollapseDeepStack(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("app 1 1.0: 1 cycles:\n")
+	for i := 10000; i > 0; i-- {
+		fmt.Fprintf(&b, "\t%x f%d (/app)\n", i, i)
+	}
+	b.WriteString("\n")
+	code, out, stderr := runCLIWith(t, context.Background(), []byte(b.String()), "collapse")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(out, ";"); n != 10000 || !strings.HasPrefix(out, "app;f1;f2;") || !strings.HasSuffix(out, ";f9999;f10000 1\n") {
+		t.Fatalf("got %d frames: %.60q...", n, out)
 	}
 }
