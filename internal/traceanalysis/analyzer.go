@@ -24,9 +24,10 @@ type gstate struct {
 	pend pendWait  // a finished long idle-candidate wait awaiting its verdict
 	work time.Duration
 
-	loop        *gloop   // long running slices, credited when it ends
-	regions     []uint16 // unit indexes, innermost last
-	assistStart trace.Time
+	loop         *gloop   // long running slices, credited when it ends
+	unknownSince bool     // runnable when first mentioned: since when is unknown
+	regions      []uint16 // unit indexes, innermost last
+	assistStart  trace.Time
 }
 
 type waitState struct {
@@ -351,7 +352,7 @@ func (a *analyzer) goTransition(ev *trace.Event, st *trace.StateTransition, now 
 			a.resolvePending(id, g) // after the slice: its work counts
 		}
 	case trace.GoRunnable:
-		if to == trace.GoRunning && g.state == trace.GoRunnable {
+		if to == trace.GoRunning && g.state == trace.GoRunnable && !g.unknownSince {
 			a.sched(g, time.Duration(now-g.since))
 		}
 	case trace.GoWaiting, trace.GoSyscall:
@@ -387,14 +388,25 @@ func (a *analyzer) waitFor(raw string, stk stackID) waitState {
 // enter puts g into state to.
 //
 // A goroutine's first mention in a trace (from the undetermined state) is a
-// status event, which the runtime may write long after the trace began,
-// often at the end of the first generation. No event mentioned the goroutine
-// before it, so it did not change state: it has been in this state since the
-// trace began, and that is when its wait (or run) is counted from.
+// status event, which the runtime writes lazily, when the goroutine is first
+// involved in an event, long after the trace began. A goroutine first seen
+// waiting (or in a syscall) has been so since the trace began: getting there
+// during the trace would have taken events that mention it. Its wait is
+// counted from the trace's start.
 func (a *analyzer) enter(g *gstate, id trace.GoID, from, to trace.GoState, st *trace.StateTransition, stk stackID, now trace.Time) {
 	since := now
+	g.unknownSince = false
 	if from == trace.GoUndetermined {
-		since = a.first
+		switch to {
+		case trace.GoWaiting, trace.GoSyscall:
+			// To start waiting during the trace it would have had to
+			// run, which the trace would show.
+			since = a.first
+		case trace.GoRunnable:
+			// Runnable since some time before it was mentioned (often
+			// just before it runs): its scheduling latency is unknown.
+			g.unknownSince = true
+		}
 	}
 	switch to {
 	case trace.GoWaiting:
@@ -405,7 +417,7 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, from, to trace.GoState, st *t
 			g.wait = a.waitFor(st.Reason, stk)
 		}
 		g.wait.spare = a.spareAt(now)
-		if from == trace.GoUndetermined {
+		if since == a.first {
 			g.wait.spare = 0 // the idle-P integral is 0 at the trace's start
 		}
 	case trace.GoSyscall:
