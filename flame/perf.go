@@ -22,9 +22,10 @@ type PerfOptions struct {
 	All    bool // --all: Kernel and JIT
 	Addrs  bool // --addrs: "[module <addr>]" instead of "[module]" for unknown symbols
 
-	// EventFilter keeps only samples of this event ("cycles", "cpu-clock",
-	// ...). Empty means the first event seen, as the script does: merging
-	// cycles with instructions would give a misleading picture.
+	// EventFilter keeps only samples of this event, named as perf prints it
+	// before its last ':' ("cycles", "cpu-clock:uhH", "sched:sched_switch").
+	// Empty means the first event seen, as the script does: merging cycles
+	// with instructions would give a misleading picture.
 	EventFilter string
 }
 
