@@ -75,7 +75,7 @@ type Config struct {
 	// into the next event. Default 1s.
 	DumpInterval time.Duration
 	// StarvationSamples is how many dumps a round takes; a hog must be on a
-	// CPU in all of them. Default 3.
+	// CPU in all of them. Default 4 (at least 2).
 	StarvationSamples int
 	// MaxDumpBytes caps the goroutine dump buffer. Default 4 MiB (~10-20k
 	// goroutines); goroutines past the cap are not considered.
@@ -117,8 +117,9 @@ func (c Config) withDefaults() Config {
 		c.DumpInterval = time.Second
 	}
 	if c.StarvationSamples <= 0 {
-		c.StarvationSamples = 3
+		c.StarvationSamples = 4
 	}
+	c.StarvationSamples = max(c.StarvationSamples, 2)
 	if c.MaxDumpBytes <= 0 {
 		c.MaxDumpBytes = 4 << 20
 	}
