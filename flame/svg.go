@@ -147,10 +147,13 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 	r.top = ypad1 + ypad3
 	r.depthMax = depthMax
 	plotH := float64(depthMax+1)*float64(opt.Height) + ypad1 + ypad2 + ypad3
-	// The legend row (Go palette) lists the classes drawn; there is one as
-	// soon as a frame other than the root or a separator is.
+	// The legend row: the colours of a differential graph, or the Go
+	// palette's classes drawn (there is one as soon as a frame other than
+	// the root or a separator is).
 	imageH := plotH
-	if opt.Colors == "go" && p.base == nil {
+	if p.base != nil {
+		imageH += legendH // red / blue / white
+	} else if opt.Colors == "go" {
 		for _, f := range frames[1:] {
 			if n := p.names[p.nodes[f.node].name]; n != "-" && n != "--" {
 				imageH += legendH
@@ -210,7 +213,15 @@ func WriteSVG(w io.Writer, p *Profile, opt SVGOptions) error {
 		bw.Write(buf)
 	}
 	bw.WriteString("</g>\n")
-	if legend := r.col.legend(); len(legend) > 0 && imageH > plotH {
+	legend := r.col.legend()
+	if p.base != nil {
+		legend = []legendEntry{
+			{"grew (the deeper, the more)", colorScale(1, 2)},
+			{"shrank", colorScale(-1, 2)},
+			{"unchanged; widths are NEW's", colorScale(0, 2)},
+		}
+	}
+	if len(legend) > 0 && imageH > plotH {
 		// One row below the plot: a swatch and a label per class drawn.
 		bw.WriteString("<g id=\"legend\">\n")
 		x := float64(xpad)
