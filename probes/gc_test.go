@@ -85,39 +85,50 @@ func TestGCFindingForcedGCOnBigHeap(t *testing.T) {
 			}
 		}
 	}()
-	go func() { // the unit: a lookup and a 2 KiB allocation with pointers, which pays GC assists during marking
+	go func() { // the unit, once a millisecond: a lookup and a 16 KiB allocation of pointers, which pays GC assists while a cycle marks
 		defer wg.Done()
 		ctx := context.Background()
+		tk := time.NewTicker(time.Millisecond)
+		defer tk.Stop()
 		var keep [][]*int
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-tk.C:
 			}
 			_ = mon.Do(ctx, "get", func(context.Context) error {
 				nd := heap[i%n]
-				ps := make([]*int, 256)
+				ps := make([]*int, 2048)
 				for j := range ps {
 					ps[j] = nd.key
 				}
 				keep = append(keep, ps)
-				if len(keep) > 256 {
+				if len(keep) > 64 {
 					keep = keep[:0]
 				}
 				return nil
 			})
-			if i%64 == 0 {
-				runtime.Gosched()
-			}
 		}
 	}()
 	var f Finding
 	var ok bool
 	deadline := time.Now().Add(30 * time.Second)
-	for !ok && time.Now().Before(deadline) {
+	// Poll until the finding has seen a forced cycle and a GC event reported one.
+	forcedEvent := func() bool {
+		for _, e := range c.kind(KindGC) {
+			if strings.Contains(e.Detail, "forced") {
+				return true
+			}
+		}
+		return false
+	}
+	for time.Now().Before(deadline) {
 		c.waitFor(t, "never", 1, 200*time.Millisecond) // poll every 200ms
 		f, ok = gcFinding(p.Findings(), "get")
+		if forced, _ := evidence(f, "forced"); ok && forced >= 1 && forcedEvent() {
+			break
+		}
 		if testing.Verbose() {
 			p.mu.Lock()
 			if u := p.gc.units["get"]; u != nil {
