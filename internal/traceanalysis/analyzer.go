@@ -226,6 +226,8 @@ type analyzer struct {
 	last       trace.Time
 	goroutines int
 	gs         map[trace.GoID]*gstate
+	lastID     [2]trace.GoID // a small cache in front of gs
+	lastG      [2]*gstate
 
 	off      map[offKey]*valueAgg
 	blocks   map[blockKey]*blockAgg
@@ -307,6 +309,23 @@ func (a *analyzer) event(ev *trace.Event) {
 }
 
 func (a *analyzer) g(id trace.GoID) *gstate {
+	// Consecutive events often concern the same goroutine (it blocks,
+	// then the next one runs): a two-entry cache skips most map lookups.
+	if a.lastG[0] != nil && a.lastID[0] == id {
+		return a.lastG[0]
+	}
+	if a.lastG[1] != nil && a.lastID[1] == id {
+		a.lastID[0], a.lastID[1] = a.lastID[1], a.lastID[0]
+		a.lastG[0], a.lastG[1] = a.lastG[1], a.lastG[0]
+		return a.lastG[0]
+	}
+	g := a.gsLookup(id)
+	a.lastID[1], a.lastG[1] = a.lastID[0], a.lastG[0]
+	a.lastID[0], a.lastG[0] = id, g
+	return g
+}
+
+func (a *analyzer) gsLookup(id trace.GoID) *gstate {
 	g := a.gs[id]
 	if g == nil {
 		g = &gstate{}
@@ -430,6 +449,7 @@ func (a *analyzer) enter(g *gstate, id trace.GoID, from, to trace.GoState, st *t
 		}
 		a.flushLoop(id, g)
 		delete(a.gs, id)
+		a.forget()
 		return
 	}
 	g.state = to
@@ -481,6 +501,9 @@ func (a *analyzer) waitState(r uint8, stk stackID) waitState {
 	}
 	return w
 }
+
+// forget empties the cache in front of a.gs.
+func (a *analyzer) forget() { a.lastG = [2]*gstate{} }
 
 // procTransition keeps the count of idle Ps and its integral over time, so
 // the average number of idle Ps during any wait costs two subtractions.

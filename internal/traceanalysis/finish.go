@@ -52,6 +52,7 @@ func (a *analyzer) endTrace() {
 // starts clean. Aggregates it already added stay.
 func (a *analyzer) resetTrace() {
 	clear(a.gs)
+	a.forget()
 	a.stacks.newGeneration()
 	a.tevents, a.tsyncs = 0, 0
 	a.idleProcs, a.spareSum, a.spareTime = 0, 0, 0

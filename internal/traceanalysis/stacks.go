@@ -40,12 +40,14 @@ type stackTable struct {
 	maxStacks int
 	maxDepth  int
 
-	byHandle map[trace.Stack]stackID // this generation only
-	byKey    map[string]stackID
-	stacks   [][]frameID // index stackID
-	userTop  []frameID   // index stackID: first user-code frame from the leaf, or the leaf
-	frames   []frameInfo // index frameID
-	byFrame  map[frameKey]frameID
+	byHandle   map[trace.Stack]stackID // this generation only
+	lastHandle trace.Stack             // one-entry cache in front of byHandle
+	lastID     stackID
+	byKey      map[string]stackID
+	stacks     [][]frameID // index stackID
+	userTop    []frameID   // index stackID: first user-code frame from the leaf, or the leaf
+	frames     []frameInfo // index frameID
+	byFrame    map[frameKey]frameID
 
 	overflow stackID
 	keyBuf   []byte
@@ -69,6 +71,7 @@ func newStackTable(maxStacks, maxDepth int) *stackTable {
 // newGeneration forgets the trace.Stack handles of the previous generation.
 func (t *stackTable) newGeneration() {
 	clear(t.byHandle)
+	t.lastHandle, t.lastID = trace.NoStack, 0
 }
 
 // intern returns the ID of s; NoStack is 0.
@@ -76,7 +79,11 @@ func (t *stackTable) intern(s trace.Stack) stackID {
 	if s == trace.NoStack {
 		return 0
 	}
+	if s == t.lastHandle {
+		return t.lastID
+	}
 	if id, ok := t.byHandle[s]; ok {
+		t.lastHandle, t.lastID = s, id
 		return id
 	}
 	ids := t.idBuf[:0]
@@ -89,6 +96,7 @@ func (t *stackTable) intern(s trace.Stack) stackID {
 	t.idBuf = ids
 	id := t.internIDs(ids)
 	t.byHandle[s] = id
+	t.lastHandle, t.lastID = s, id
 	return id
 }
 
