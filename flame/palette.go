@@ -201,8 +201,10 @@ var stdTop = map[string]bool{
 // goAsm are the Go runtime's assembly routines that pprof names without a
 // package (internal/bytealg and the runtime's write barrier).
 var goAsm = map[string]bool{
-	"indexbytebody": true, "memeqbody": true, "countbody": true, "cmpbody": true,
+	"indexbytebody": true, "indexbody": true, "memeqbody": true, "countbody": true, "cmpbody": true,
 	"aeshashbody": true, "gcWriteBarrier": true, "memclrNoHeapPointers": true, "memmove": true,
+	"gogo": true, "callRet": true, "sigtramp": true, "sigreturn_tramp": true, "usleep2": true,
+	"setg_gcc": true, "gosave_systemstack_switch": true,
 }
 
 // goPackage splits a Go symbol ("net/http.(*conn).serve",

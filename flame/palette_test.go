@@ -20,6 +20,8 @@ func TestClassify(t *testing.T) {
 		want         goClass
 	}{
 		{"runtime.mallocgc", "", classRuntime},
+		{"indexbody", "", classRuntime}, // internal/bytealg assembly, named without a package
+		{"gogo", "", classRuntime},
 		{"runtime/internal/atomic.Load", "", classRuntime},
 		{"internal/poll.(*FD).Read", "", classRuntime},
 		{"net/http.(*conn).serve", "", classStd},
