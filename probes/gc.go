@@ -130,13 +130,12 @@ func (g *gcProbe) snapshotUnits() map[string]inspect.Histogram {
 	return m
 }
 
+// run drives the GC probe on its own goroutine; used only when the starvation
+// detector is off (otherwise the sentinel's wake-ups drive it, saving a
+// thread wake-up per window).
 func (g *gcProbe) run(stop <-chan struct{}) {
 	g.p.addSelf(curGoroutineID())
-	g.prev = g.read()
-	g.prevU = g.snapshotUnits()
-	g.p.mu.Lock()
-	g.p.gc = &gcState{start: g.prev, last: g.prev, units: map[string]*gcUnit{}, havePauses: g.prev.pauseHist != nil}
-	g.p.mu.Unlock()
+	g.init()
 	t := time.NewTicker(g.p.cfg.GCWindow)
 	defer t.Stop()
 	for {
@@ -147,6 +146,15 @@ func (g *gcProbe) run(stop <-chan struct{}) {
 		}
 		g.window()
 	}
+}
+
+// init takes the baseline the first window is measured from.
+func (g *gcProbe) init() {
+	g.prev = g.read()
+	g.prevU = g.snapshotUnits()
+	g.p.mu.Lock()
+	g.p.gc = &gcState{start: g.prev, last: g.prev, units: map[string]*gcUnit{}, havePauses: g.prev.pauseHist != nil}
+	g.p.mu.Unlock()
 }
 
 // window closes one window: classify it, fold unit latencies in, maybe emit.

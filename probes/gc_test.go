@@ -64,6 +64,7 @@ func TestGCFindingForcedGCOnBigHeap(t *testing.T) {
 	// so there are windows without GC to compare with.
 	n := 300_000
 	heap := bigHeap(n)
+	runtime.GC() // start from this heap, not the garbage of earlier tests
 	c := newCollector()
 	p, err := Start(Config{OnEvent: c.on, Monitor: mon, NoStarvation: true, GCWindow: 100 * time.Millisecond})
 	if err != nil {
@@ -85,10 +86,10 @@ func TestGCFindingForcedGCOnBigHeap(t *testing.T) {
 			}
 		}
 	}()
-	go func() { // the unit, once a millisecond: a lookup and a 16 KiB allocation of pointers, which pays GC assists while a cycle marks
+	go func() { // the unit, every 10ms: a lookup and a 1 MiB allocation of pointers
 		defer wg.Done()
 		ctx := context.Background()
-		tk := time.NewTicker(time.Millisecond)
+		tk := time.NewTicker(10 * time.Millisecond)
 		defer tk.Stop()
 		var keep [][]*int
 		for i := 0; ; i++ {
@@ -99,12 +100,13 @@ func TestGCFindingForcedGCOnBigHeap(t *testing.T) {
 			}
 			_ = mon.Do(ctx, "get", func(context.Context) error {
 				nd := heap[i%n]
-				ps := make([]*int, 2048)
-				for j := range ps {
-					ps[j] = nd.key
-				}
+				// A large allocation pays a GC assist proportional to its size
+				// while a cycle marks (runtime work, which the race detector
+				// does not slow down, unlike filling it in a loop).
+				ps := make([]*int, 128<<10)
+				ps[0], ps[len(ps)-1] = nd.key, nd.key
 				keep = append(keep, ps)
-				if len(keep) > 64 {
+				if len(keep) > 8 {
 					keep = keep[:0]
 				}
 				return nil

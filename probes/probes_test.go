@@ -337,3 +337,32 @@ func TestFlightRecorderSnapshotOnStall(t *testing.T) {
 	}
 	readTrace(t, files[0])
 }
+
+func TestSentinelDrivesGCWindows(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p, err := Start(Config{GCWindow: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	windows := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.gc == nil {
+			return 0
+		}
+		return p.gc.windows
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for windows() < 5 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if w := windows(); w < 5 {
+		t.Fatalf("GC probe closed %d windows of 20ms in up to 20s with the sentinel driving it", w)
+	}
+	if st := p.Stats(); st.SentinelTicks < 5 {
+		t.Errorf("sentinel ticked %d times", st.SentinelTicks)
+	}
+}

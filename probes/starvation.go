@@ -33,10 +33,11 @@ import (
 // O(GOMAXPROCS) read, ~1 µs) at each wake-up and sleeps SentinelPeriod
 // (10 ms) only while there are at least GOMAXPROCS goroutines running or
 // runnable besides itself, or starvation was seen in the last second, and
-// IdlePeriod (100 ms) otherwise. A wake-up while busy is cheap (the P is
+// IdlePeriod (200 ms) otherwise; the GC probe's windows ride on the same
+// wake-ups. A wake-up while busy is cheap (the P is
 // awake), so the cost stays near 0.1-0.2% of a core idle and busy alike. The
 // price: a hog that starts while the process is idle is seen at the first
-// slow wake-up, up to 100 ms later, still well within the 1 s goal.
+// slow wake-up, up to 200 ms later, still well within the 1 s goal.
 //
 // Every 100 ms (and on every late wake-up) the detector also reads
 // /sched/latencies:seconds, the runtime's own (sampled) histogram of how long
@@ -70,6 +71,7 @@ type starveDetector struct {
 	idle      time.Duration // slow period, while no P could be starved
 	procs     int64
 	gauges    []metrics.Sample // /sched/goroutines/running, /runnable
+	gc        *gcProbe         // driven from the sentinel's wake-ups when both run
 	interval  time.Duration    // min time between dump sessions
 	samples   int
 	sampleGap time.Duration
@@ -197,7 +199,13 @@ func (d *starveDetector) run(stop <-chan struct{}) {
 	start := time.Now()
 	mark := markThread()
 	lastSched := start
-	var fastUntil time.Time
+	var fastUntil, nextGC time.Time
+	if d.gc != nil {
+		d.gc.init()
+		nextGC = start.Add(d.p.cfg.GCWindow)
+		period = min(period, d.p.cfg.GCWindow)
+		t.Reset(period)
+	}
 	for {
 		select {
 		case <-stop:
@@ -230,12 +238,20 @@ func (d *starveDetector) run(stop <-chan struct{}) {
 		if d.busy() {
 			fastUntil = time.Now().Add(fastHold)
 		}
+		if d.gc != nil && !time.Now().Before(nextGC) {
+			d.gc.window()
+			nextGC = nextGC.Add(d.p.cfg.GCWindow)
+			if now := time.Now(); nextGC.Before(now) { // starved past a whole window: skip ahead
+				nextGC = now.Add(d.p.cfg.GCWindow)
+			}
+		}
 		period = d.idle
 		if time.Now().Before(fastUntil) {
 			period = d.period
-		}
-		if period == d.period {
 			d.p.fastTicks.Add(1)
+		}
+		if d.gc != nil {
+			period = max(time.Millisecond, min(period, time.Until(nextGC)))
 		}
 		start = time.Now()
 		mark = markThread()
