@@ -27,42 +27,42 @@ import (
 //
 // Why the period adapts: on an idle process every wake-up of a sleeping
 // goroutine costs a thread wake-up from the kernel plus the scheduler's search
-// for work, ~50-150 µs of CPU on a virtualised 2-core machine (a bare
+// for work, 100-300 µs of CPU measured on a virtualised 2-core machine (a bare
 // `for { time.Sleep(10ms) }` costs ~1% of a core there). Starvation needs every
 // P busy, so the sentinel reads /sched/goroutines/running and /runnable (an
 // O(GOMAXPROCS) read, ~1 µs) at each wake-up and sleeps SentinelPeriod
 // (10 ms) only while there are at least GOMAXPROCS goroutines running or
 // runnable besides itself, or starvation was seen in the last second, and
 // IdlePeriod (200 ms) otherwise; the GC probe's windows ride on the same
-// wake-ups. A wake-up while busy is cheap (the P is
-// awake), so the cost stays near 0.1-0.2% of a core idle and busy alike. The
-// price: a hog that starts while the process is idle is seen at the first
+// wake-ups. A wake-up while busy is cheap (the P is awake; ~5 µs of work), so
+// the cost stays around 0.1% of a core idle and busy alike (TestProbeCPUCost).
+// The price: a hog that starts while the process is idle is seen at the first
 // slow wake-up, up to 200 ms later, still well within the 1 s goal.
 //
 // Every 100 ms (and on every late wake-up) the detector also reads
 // /sched/latencies:seconds, the runtime's own (sampled) histogram of how long
 // runnable goroutines waited for a P. It is a witness, not a trigger: an
 // overloaded machine makes goroutines wait for a P too (their thread is off
-// the CPU), so on its own it would blame the process for the OS; it confirms
-// the sentinel and lets dumps name a hog when the sampling below is too noisy.
+// the CPU), so on its own it would blame the process for the OS.
 //
 // The expensive part runs only once starvation is seen, at most once per
-// DumpInterval: it takes StarvationSamples (4) goroutine dumps (runtime.Stack
-// of all goroutines, which stops the world, into a buffer capped at
-// MaxDumpBytes) a few milliseconds apart and names as hogs the goroutines that are on a CPU
-// (running, or runnable without having parked or yielded) in every dump with
-// a user-code function common to all their stacks: they held a P through the
-// window. This only counts if the starvation lasted through the window: the
-// detector's short sleeps between dumps must together have woken at least half
-// the threshold late (not by the OS's doing), as timers do while all Ps are held.
+// DumpInterval: it takes StarvationSamples (4) goroutine dumps
+// (runtime.Stack of all goroutines, which stops the world, into a buffer
+// capped at MaxDumpBytes) a few milliseconds apart and names as hogs the
+// goroutines that are on a CPU (running, or runnable without having parked or
+// yielded) in every dump with a user-code function common to all their
+// stacks: they held a P through the window.
 //
 // Two filters keep noise out. A late wake-up counts only if the thread that
-// held the sentinel's timer was running through at least half of the lateness (Linux per-thread schedstat, read once per tick
-// for ~4 µs): when the OS kept the process off the CPU (a loaded machine, a VM
-// steal, SIGSTOP), nobody in it is to blame, and a busy goroutine that yields
-// often must not be. After dumping, an event is emitted only if a hog was
-// named or the runtime's scheduling-latency histogram confirms that
-// goroutines waited past the threshold.
+// held the sentinel's timer was running through at least half of the
+// lateness (Linux per-thread schedstat, read once per tick for ~4 µs): when the
+// OS kept the process off the CPU (a loaded machine, a VM steal, SIGSTOP),
+// nobody in it is to blame. And the starvation must have lasted through the
+// dumps: the detector's own short sleeps between them must together have woken
+// at least half the threshold late (again not by the OS's doing), or a busy
+// goroutine that yields often, caught in every dump by an OS hiccup, would be
+// blamed for being busy. An event without a named hog is emitted only when the
+// runtime's histogram also saw goroutines wait past the threshold.
 
 type starveDetector struct {
 	p         *Probes
