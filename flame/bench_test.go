@@ -75,7 +75,7 @@ func BenchmarkFoldedToSVG(b *testing.B) {
 	b.ReportAllocs()
 	var svgSize int
 	b.ResetTimer()
-	cpu0 := processCPUTime()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		p, err := ReadFolded(bytes.NewReader(data))
 		if err != nil {
@@ -87,7 +87,7 @@ func BenchmarkFoldedToSVG(b *testing.B) {
 		}
 		svgSize = cw.n
 	}
-	if cpu := processCPUTime() - cpu0; cpu > 0 {
+	if cpu := cpuTime() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(len(data))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 	}
 	b.ReportMetric(float64(lines), "lines")
