@@ -23,6 +23,7 @@ type goroutineHeader struct {
 	id      int64
 	state   string
 	waiting time.Duration
+	locked  bool
 }
 
 // parseHeader parses "goroutine 18 [chan receive, 2 minutes, locked to
@@ -52,6 +53,9 @@ func parseHeader(line string) (goroutineHeader, bool) {
 	h.state = strings.TrimSpace(fields[0])
 	for _, f := range fields[1:] {
 		f = strings.TrimSpace(f)
+		if f == "locked to thread" {
+			h.locked = true
+		}
 		if n, unit, ok := strings.Cut(f, " "); ok && strings.HasPrefix(unit, "minute") {
 			if v, err := strconv.Atoi(n); err == nil && v > 0 && v < 1<<20 {
 				h.waiting = time.Duration(v) * time.Minute
@@ -95,8 +99,17 @@ func findGoroutines(dump []byte, want map[int64]bool, maxFrames int) map[int64]g
 			text = text[:maxStackText]
 		}
 		var frames []Frame
-		if nl >= 0 {
-			frames = parseFrames(string(block[nl+1:]), maxFrames)
+		// The block lost its newline to the split; without it the parser
+		// would take the last line for one cut off by the buffer cap.
+		if gs := ParseGoroutines(append(block[:len(block):len(block)], '\n'), 0); len(gs) == 1 {
+			for _, f := range gs[0].Frames {
+				if len(frames) >= maxFrames {
+					break
+				}
+				if keepFrame(f) {
+					frames = append(frames, f)
+				}
+			}
 		}
 		out[h.id] = goroutineBlock{header: h, text: text, frames: frames}
 	}
@@ -104,47 +117,6 @@ func findGoroutines(dump []byte, want map[int64]bool, maxFrames int) map[int64]g
 }
 
 const maxStackText = 16 << 10
-
-// parseFrames parses the frame lines of one block: a function line
-// ("pkg.F(args)") followed by a tab-indented "file:line +0xoff" line.
-func parseFrames(s string, max int) []Frame {
-	var frames []Frame
-	var pending *Frame
-	for line := range strings.Lines(s) {
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			continue
-		}
-		if line[0] == '\t' || line[0] == ' ' {
-			if pending == nil {
-				continue
-			}
-			file, ln := parseFileLine(strings.TrimSpace(line))
-			pending.File, pending.Line = file, ln
-			if keepFrame(*pending) {
-				if len(frames) >= max {
-					return frames
-				}
-				frames = append(frames, *pending)
-			}
-			pending = nil
-			continue
-		}
-		if pending != nil && keepFrame(*pending) && len(frames) < max {
-			frames = append(frames, *pending) // function line without a file line
-		}
-		pending = nil
-		fn := funcName(line)
-		if fn == "" {
-			continue
-		}
-		pending = &Frame{Function: fn}
-	}
-	if pending != nil && keepFrame(*pending) && len(frames) < max {
-		frames = append(frames, *pending)
-	}
-	return frames
-}
 
 // funcName extracts the function from a function line, or "" for lines
 // that are not frames ("...additional frames elided...", ancestry notes).

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotloop/hotloop/internal/gstack"
+	"github.com/hotloop/hotloop/inspect"
 	"go.uber.org/goleak"
 )
 
@@ -188,7 +188,7 @@ func BenchmarkStarvationDumpRound(b *testing.B) {
 	d := newStarveDetector(p)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		s := [][]gstack.Goroutine{d.dump(), d.dump(), d.dump()}
+		s := [][]inspect.Goroutine{d.dump(), d.dump(), d.dump()}
 		_ = d.hogs(s)
 	}
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/hotloop/hotloop/inspect"
 	"github.com/hotloop/hotloop/internal/findings"
-	"github.com/hotloop/hotloop/internal/gstack"
 )
 
 type stallKey struct {
@@ -28,7 +27,7 @@ func (p *Probes) OnStall(s inspect.Stall) {
 	k := stallKey{unit: s.Unit}
 	var culprit []inspect.Frame
 	for _, f := range s.Frames {
-		if !gstack.IsStd(f) {
+		if !f.IsStd() {
 			culprit = append(culprit, f)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hotloop/hotloop/inspect"
 	"github.com/hotloop/hotloop/internal/findings"
-	"github.com/hotloop/hotloop/internal/gstack"
 )
 
 // The starvation detector has two parts.
@@ -300,7 +299,7 @@ func (d *starveDetector) fired(stop <-chan struct{}, now time.Time, gap time.Dur
 	folded := d.pendingCount
 	d.pendingMax, d.pendingCount = 0, 0
 
-	samples := make([][]gstack.Goroutine, 0, d.samples)
+	samples := make([][]inspect.Goroutine, 0, d.samples)
 	first := time.Now()
 	var late time.Duration // lateness of the sleeps between samples that the OS did not cause, summed
 	for i := 0; i < d.samples; i++ {
@@ -374,12 +373,12 @@ func (d *starveDetector) fired(stop <-chan struct{}, now time.Time, gap time.Dur
 // dump takes one goroutine dump (stop-the-world) and parses it. The buffer
 // grows to MaxDumpBytes when a dump fills it; a dump past the cap is cut and
 // the goroutines past the cut are not seen.
-func (d *starveDetector) dump() []gstack.Goroutine {
+func (d *starveDetector) dump() []inspect.Goroutine {
 	if d.buf == nil {
 		d.buf = make([]byte, min(256<<10, d.maxDump))
 	}
 	n := runtime.Stack(d.buf, true)
-	gs := gstack.Parse(d.buf[:n], 64)
+	gs := inspect.ParseGoroutines(d.buf[:n], 64)
 	if n == len(d.buf) && len(d.buf) < d.maxDump {
 		d.buf = make([]byte, min(2*len(d.buf), d.maxDump))
 	}
@@ -390,7 +389,7 @@ func (d *starveDetector) dump() []gstack.Goroutine {
 // running, or runnable with a stack that does not end in a park or a yield
 // (a goroutine preempted by sysmon or by the dump's own stop-the-world shows
 // as runnable at the instruction it was interrupted at).
-func onCPU(g *gstack.Goroutine) bool {
+func onCPU(g *inspect.Goroutine) bool {
 	if g.State != "running" && g.State != "runnable" {
 		return false
 	}
@@ -409,7 +408,7 @@ func onCPU(g *gstack.Goroutine) bool {
 
 // hog is a goroutine found on a CPU in every sample.
 type hog struct {
-	g       gstack.Goroutine // as in the last sample
+	g       inspect.Goroutine // as in the last sample
 	culprit []inspect.Frame  // user frames from the innermost one common to all samples, leaf first
 }
 
@@ -418,14 +417,14 @@ type hog struct {
 // maxHogsPerEvent. The culprit is the innermost shared user function: for a
 // loop that calls helpers, the samples land in different helpers but always
 // under the loop, and the loop is what to fix.
-func (d *starveDetector) hogs(samples [][]gstack.Goroutine) []hog {
+func (d *starveDetector) hogs(samples [][]inspect.Goroutine) []hog {
 	if len(samples) == 0 {
 		return nil
 	}
 	type cand struct {
 		common []string // user functions seen in every sample so far, leaf first
 		n      int
-		g      gstack.Goroutine
+		g      inspect.Goroutine
 	}
 	cands := map[int64]*cand{}
 	for i, s := range samples {
@@ -434,7 +433,7 @@ func (d *starveDetector) hogs(samples [][]gstack.Goroutine) []hog {
 			if d.p.isSelf(g.ID) || !onCPU(g) {
 				continue
 			}
-			user := gstack.UserFrames(g.Frames)
+			user := inspect.UserFrames(g.Frames)
 			if len(user) == 0 {
 				continue
 			}
@@ -470,7 +469,7 @@ func (d *starveDetector) hogs(samples [][]gstack.Goroutine) []hog {
 		if c.n != len(samples) {
 			continue
 		}
-		user := gstack.UserFrames(c.g.Frames)
+		user := inspect.UserFrames(c.g.Frames)
 		for k, f := range user {
 			if f.Function == c.common[0] {
 				user = user[k:]
