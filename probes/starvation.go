@@ -409,7 +409,7 @@ func onCPU(g *inspect.Goroutine) bool {
 // hog is a goroutine found on a CPU in every sample.
 type hog struct {
 	g       inspect.Goroutine // as in the last sample
-	culprit []inspect.Frame  // user frames from the innermost one common to all samples, leaf first
+	culprit []inspect.Frame   // user frames from the innermost one common to all samples, leaf first
 }
 
 // hogs returns the goroutines that were on a CPU in every sample and whose
