@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync/atomic"
 )
 
@@ -94,15 +95,17 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context) error) error {
 }
 
 // Region is one run of a unit in progress, returned by Begin. It is a small
-// value; End records it. End must be called exactly once. The zero Region's
-// End does nothing.
+// value; End records it. End must be called exactly once, on the goroutine
+// that called Begin (as for a runtime/trace region, which it also is while an
+// execution trace is recorded). The zero Region's End does nothing.
 type Region struct {
-	u     *unitState
-	start int64 // nanotime
-	word  uint64
-	slot  *atomic.Uint64 // the in-flight slot's word; nil: not watched
-	shard uint32
-	ctx   context.Context // labels to restore, only with Config.Labels
+	u      *unitState
+	start  int64 // nanotime
+	word   uint64
+	slot   *atomic.Uint64 // the in-flight slot's word; nil: not watched
+	shard  uint32
+	ctx    context.Context // labels to restore, only with Config.Labels
+	region *trace.Region   // only while an execution trace is being recorded
 }
 
 func (u *unitState) begin(ctx context.Context) Region {
@@ -130,6 +133,16 @@ func (u *unitState) beginCtx(ctx context.Context) (Region, context.Context) {
 		u.unwatchedTotal.Add(1)
 	} else if !m.wdRunning.Load() {
 		m.startWatchdog()
+	}
+	if trace.IsEnabled() {
+		// While an execution trace is recorded the run is also a trace region
+		// named after the unit, so trace analysis (hotloop analyze) can give
+		// scheduling latency and waits per unit. Tracing off, this is one
+		// atomic load; on, StartRegion allocates, as the tracer does anyway.
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		r.region = trace.StartRegion(ctx, u.name)
 	}
 	if m.labels.Load() {
 		if ctx == nil {
@@ -170,6 +183,9 @@ func (r Region) End() {
 	}
 	if r.ctx != nil {
 		pprof.SetGoroutineLabels(r.ctx)
+	}
+	if r.region != nil {
+		r.region.End()
 	}
 }
 
