@@ -175,7 +175,8 @@ func BenchmarkGCWindow(b *testing.B) {
 }
 
 // BenchmarkStarvationDumpRound is the cost of one round of goroutine dumps
-// (3 stop-the-world runtime.Stack calls, parsed) with ~100 parked goroutines,
+// (Config.StarvationSamples stop-the-world runtime.Stack calls, 4 by default,
+// parsed) with ~100 parked goroutines,
 // without the sleeps between them: what the detector pays, at most once per
 // DumpInterval, when starvation is seen.
 func BenchmarkStarvationDumpRound(b *testing.B) {
@@ -188,7 +189,10 @@ func BenchmarkStarvationDumpRound(b *testing.B) {
 	d := newStarveDetector(p)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		s := [][]inspect.Goroutine{d.dump(), d.dump(), d.dump()}
+		s := make([][]inspect.Goroutine, 0, d.samples)
+		for range d.samples {
+			s = append(s, d.dump())
+		}
 		_ = d.hogs(s)
 	}
 }
