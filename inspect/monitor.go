@@ -124,7 +124,8 @@ type Monitor struct {
 	minLimit atomic.Int64 // ns, smallest threshold of any unit: the tick
 
 	table  table
-	shards uint32 // stats shards per unit, power of two
+	procs  [fastProcs]procState // see percpu.go
+	shards uint32               // atomic stats shards per unit, power of two
 
 	labels atomic.Bool
 
@@ -150,6 +151,7 @@ type Monitor struct {
 // flight; Close stops it for good.
 func NewMonitor(cfg Config) *Monitor {
 	initGoid()
+	initClock()
 	c := cfg.withDefaults()
 	m := &Monitor{
 		wdStop: make(chan struct{}),

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,8 +43,8 @@ func (m *Monitor) Snapshot() []UnitStats {
 	units := *m.units.Load()
 	inflight := make([]int64, len(units)+1)
 	for _, sg := range *m.table.segs.Load() {
-		for i := range sg.words {
-			w := sg.words[i].Load()
+		for i := range sg.slots {
+			w := atomic.LoadUint64(&sg.slots[i].word)
 			if w&activeBit != 0 {
 				if idx := (w >> unitShift) & (1<<unitIdxBits - 1); int(idx) < len(inflight) {
 					inflight[idx]++
@@ -59,6 +60,11 @@ func (m *Monitor) Snapshot() []UnitStats {
 			Stalls:    u.stalls.Load(),
 			Unwatched: u.unwatchedTotal.Load(),
 			Limit:     time.Duration(u.limit.Load()),
+		}
+		for i := range u.pshards {
+			if h := (*pshard)(atomic.LoadPointer(&u.pshards[i])); h != nil {
+				h.addTo(&st)
+			}
 		}
 		for i := range u.shards {
 			sh := &u.shards[i]
@@ -93,12 +99,13 @@ type InFlightUnit struct {
 // longest-running first. Cost: one atomic load per slot of the table
 // (16384 by default, ~10-20 µs), no lock on the units' path, nothing stopped.
 func (m *Monitor) InFlight() []InFlightUnit {
-	nowUS := nanotime() / 1000
+	nowC := ticks() >> coarseShift
 	nowWall := time.Now()
 	var out []InFlightUnit
 	for _, sg := range *m.table.segs.Load() {
-		for i := range sg.words {
-			w := sg.words[i].Load()
+		for i := range sg.slots {
+			s := &sg.slots[i]
+			w := atomic.LoadUint64(&s.word)
 			if w&activeBit == 0 {
 				continue
 			}
@@ -106,11 +113,11 @@ func (m *Monitor) InFlight() []InFlightUnit {
 			if u == nil {
 				continue
 			}
-			g := sg.goids[i].Load()
-			if uint64(g)&tagMask != (w>>tagShift)&tagMask || sg.words[i].Load() != w {
+			g := atomic.LoadInt64(&s.goid)
+			if uint64(g)&tagMask != (w>>tagShift)&tagMask || atomic.LoadUint64(&s.word) != w {
 				g = 0 // id not stored yet, or the slot changed hands meanwhile
 			}
-			el := time.Duration(max(elapsedUS(nowUS, w), 0)) * time.Microsecond
+			el := time.Duration(ticksToNS(elapsedCoarse(nowC, w) << coarseShift))
 			out = append(out, InFlightUnit{Unit: u.name, Goroutine: g, Start: nowWall.Add(-el), Elapsed: el})
 		}
 	}

@@ -290,8 +290,8 @@ func TestPackageConfigure(t *testing.T) {
 	waitFor(t, func() bool { return !Default().wdRunning.Load() })
 }
 
-func TestElapsedUS(t *testing.T) {
-	word := func(startUS int64) uint64 { return activeBit | 3<<unitShift | uint64(startUS)&startMask }
+func TestElapsedCoarse(t *testing.T) {
+	word := func(start int64) uint64 { return activeBit | 3<<unitShift | uint64(start)&startMask }
 	for _, c := range []struct {
 		now, start, want int64
 	}{
@@ -303,8 +303,8 @@ func TestElapsedUS(t *testing.T) {
 		{5, (1 << 40) - 5, 10},            // now already wrapped, start not
 		{1<<39 - 1 + 100, 100, 1<<39 - 1}, // the longest representable
 	} {
-		if got := elapsedUS(c.now, word(c.start)); got != c.want {
-			t.Errorf("elapsedUS(%d, start %d) = %d, want %d", c.now, c.start, got, c.want)
+		if got := elapsedCoarse(c.now, word(c.start)); got != c.want {
+			t.Errorf("elapsedCoarse(%d, start %d) = %d, want %d", c.now, c.start, got, c.want)
 		}
 	}
 }

@@ -6,16 +6,18 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"sync/atomic"
+	"unsafe"
 )
 
-// A slot word describes one unit in flight in 64 bits, so that claiming a
-// slot publishes everything the watchdog needs with a single compare-and-swap:
+// A slot word describes one unit in flight in 64 bits, so that storing it
+// publishes everything the watchdog needs at once:
 //
 //	bit 63      active
 //	bit 62      reported (set by the watchdog: End must send a final report)
 //	bits 50-61  unit index (1-based; 0 = none)
 //	bits 40-49  low 10 bits of the goroutine id, to validate the id word
-//	bits 0-39   start time in µs, modulo 2^40; see elapsedUS
+//	bits 0-39   start in coarse ticks (ticks >> coarseShift), modulo 2^40;
+//	            see elapsedCoarse
 const (
 	activeBit   = uint64(1) << 63
 	reportedBit = uint64(1) << 62
@@ -28,13 +30,14 @@ const (
 	probeSlots  = 8
 )
 
-// elapsedUS returns how long ago, in µs, the unit in a slot word started.
-// The 40-bit difference is sign-extended: a Begin that read the clock after
-// the caller did (a scan in progress) is a little in the future, negative,
-// not 12 days old. So units are timed correctly up to 2^39 µs (6.4 days);
-// one running longer looks younger than it is. Branch-free: two shifts.
-func elapsedUS(nowUS int64, word uint64) int64 {
-	return int64((uint64(nowUS)-word)<<24) >> 24
+// elapsedCoarse returns how long ago, in coarse ticks, the unit in a slot
+// word started. The 40-bit difference is sign-extended: a Begin that read
+// the clock after the caller did (a scan in progress) is a little in the
+// future, negative, not days old. So units are timed correctly up to 2^39
+// coarse ticks (2.6 days at a 5 GHz TSC, 13 days in nanotime mode); one
+// running longer looks younger than it is. Branch-free: two shifts.
+func elapsedCoarse(nowC int64, word uint64) int64 {
+	return int64((uint64(nowC)-word)<<24) >> 24
 }
 
 // unitState is everything a Monitor keeps per unit name.
@@ -49,7 +52,8 @@ type unitState struct {
 	unwatched      atomic.Int64  // in flight without a slot (table full)
 	unwatchedTotal atomic.Uint64
 
-	shards []unitShard
+	pshards [fastProcs]unsafe.Pointer // *pshard, by P; see percpu.go
+	shards  []unitShard               // the atomic fallback
 }
 
 // unitShard spreads a unit's counters over a few cache lines so goroutines
@@ -83,10 +87,12 @@ func (u *Unit) Name() string { return u.s.name }
 //
 //	defer u.Begin(ctx).End()
 //
-// Cost, Begin+End of a unit that is not slow: two monotonic clock reads, a
-// compare-and-swap to claim an in-flight slot, one to release it, two atomic
-// adds into the unit's histogram shard; no allocation, no lock, no map
-// lookup (see BenchmarkCost). ctx is only read when Config.Labels is on.
+// Cost, Begin+End of a unit that is not slow: two reads of the tick counter
+// (see clock.go), and, pinned to the P for a few instructions, a slot from
+// the P's magazine and the unit's per-P counters, all with plain stores
+// (see percpu.go); no atomic read-modify-write, no allocation, no lock, no
+// map lookup (see BenchmarkCost). ctx is only read when Config.Labels is on
+// or an execution trace is being recorded.
 func (u *Unit) Begin(ctx context.Context) Region { return u.s.begin(ctx) }
 
 // Do runs fn as one run of the unit.
@@ -95,65 +101,114 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context) error) error {
 }
 
 // Region is one run of a unit in progress, returned by Begin. It is a small
-// value; End records it. End must be called exactly once, on the goroutine
-// that called Begin (as for a runtime/trace region, which it also is while an
-// execution trace is recorded). The zero Region's End does nothing.
+// value (five words, returned in registers); End records it. End must be
+// called exactly once, on the goroutine that called Begin (as for a
+// runtime/trace region, which it also is while an execution trace is
+// recorded). The zero Region's End does nothing.
 type Region struct {
-	u      *unitState
-	start  int64 // nanotime
-	word   uint64
-	slot   *atomic.Uint64 // the in-flight slot's word; nil: not watched
-	shard  uint32
+	u     *unitState
+	slot  *slot // the in-flight slot; nil: not watched
+	start int64 // ticks
+	word  uint64
+	ext   *regionExt // only with Config.Labels or while tracing
+}
+
+// regionExt is what a Region needs only with labels or tracing on, kept out
+// of line so that a plain Region fits in registers.
+type regionExt struct {
 	ctx    context.Context // labels to restore, only with Config.Labels
+	lctx   context.Context // ctx with the unit's label, for Do
 	region *trace.Region   // only while an execution trace is being recorded
 }
 
 func (u *unitState) begin(ctx context.Context) Region {
-	r, _ := u.beginCtx(ctx)
-	return r
+	m := u.m
+	var start int64
+	if clockTSC {
+		start = rdtsc()
+	} else {
+		start = nanotime()
+	}
+	g := curGoid()
+	word := activeBit | u.idx<<unitShift | (uint64(g)&tagMask)<<tagShift | (uint64(start>>coarseShift) & startMask)
+	var s *slot
+	pid := procPin()
+	if uint(pid) < fastProcs {
+		if s = m.procs[pid].take(); s != nil {
+			if atomic.LoadInt64(&s.goid) != g {
+				storeI64(&s.goid, g)
+			}
+			storeU64(&s.word, word)
+		}
+	}
+	procUnpin()
+	if s == nil {
+		s = u.claimSlow(pid, g, word)
+	}
+	if !m.wdRunning.Load() && s != nil {
+		m.startWatchdog()
+	}
+	if trace.IsEnabled() || m.labels.Load() {
+		return u.beginExt(ctx, Region{u, s, start, word, nil})
+	}
+	return Region{u, s, start, word, nil}
 }
 
 // beginCtx is begin that also returns the context carrying the unit's pprof
 // label (nil without Config.Labels), for Do to pass on.
 func (u *unitState) beginCtx(ctx context.Context) (Region, context.Context) {
-	m := u.m
-	start := nanotime()
-	g := curGoid()
-	var h uint32
-	if g != 0 {
-		h = uint32((uint64(g) * 0x9E3779B97F4A7C15) >> 40)
-	} else {
-		h = rand.Uint32()
+	r := u.begin(ctx)
+	if r.ext != nil && r.ext.ctx != nil {
+		return r, r.ext.lctx
 	}
-	word := activeBit | u.idx<<unitShift | (uint64(g)&tagMask)<<tagShift | (uint64(start/1000) & startMask)
-	r := Region{u: u, start: start, word: word, shard: h & (m.shards - 1)}
-	r.slot = m.table.claim(h, g, word)
-	if r.slot == nil {
-		u.unwatched.Add(1)
-		u.unwatchedTotal.Add(1)
-	} else if !m.wdRunning.Load() {
-		m.startWatchdog()
+	return r, nil
+}
+
+// beginExt is Begin's out-of-line part for labels and tracing.
+func (u *unitState) beginExt(ctx context.Context, r Region) Region {
+	if ctx == nil {
+		ctx = context.Background()
 	}
+	r.ext = &regionExt{}
 	if trace.IsEnabled() {
 		// While an execution trace is recorded the run is also a trace region
 		// named after the unit, so trace analysis (hotloop analyze) can give
 		// scheduling latency and waits per unit. Tracing off, this is one
 		// atomic load; on, StartRegion allocates, as the tracer does anyway.
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		r.region = trace.StartRegion(ctx, u.name)
+		r.ext.region = trace.StartRegion(ctx, u.name)
 	}
-	if m.labels.Load() {
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		r.ctx = ctx
-		lctx := pprof.WithLabels(ctx, u.labels)
-		pprof.SetGoroutineLabels(lctx)
-		return r, lctx
+	if u.m.labels.Load() {
+		r.ext.ctx = ctx
+		r.ext.lctx = pprof.WithLabels(ctx, u.labels)
+		pprof.SetGoroutineLabels(r.ext.lctx)
 	}
-	return r, nil
+	return r
+}
+
+// claimSlow is Begin's path when the P's magazine is empty (or the P has
+// none, pid >= fastProcs): claim a slot near the goroutine's hash with a
+// compare-and-swap, and refill the magazine, if there is one, from the next
+// neighbourhood.
+func (u *unitState) claimSlow(pid int, g int64, word uint64) *slot {
+	m := u.m
+	h := goidHash(g)
+	s := m.table.claim(h, g, word)
+	if s == nil {
+		u.unwatched.Add(1)
+		u.unwatchedTotal.Add(1)
+		return nil
+	}
+	if uint(pid) < fastProcs {
+		m.refill(h + probeSlots)
+	}
+	return s
+}
+
+func goidHash(g int64) uint32 {
+	if g == 0 {
+		return rand.Uint32()
+	}
+	return uint32((uint64(g) * 0x9E3779B97F4A7C15) >> 40)
 }
 
 // End records the run: its duration goes into the unit's histogram, and the
@@ -165,15 +220,55 @@ func (r Region) End() {
 	if u == nil {
 		return
 	}
-	d := nanotime() - r.start
-	if r.slot != nil {
-		if !r.slot.CompareAndSwap(r.word, 0) {
-			u.endReported(r, d)
+	var now int64
+	if clockTSC {
+		now = rdtsc()
+	} else {
+		now = nanotime()
+	}
+	d := ticksToNS(now - r.start)
+	if s := r.slot; s != nil && atomic.LoadUint64(&s.word) == r.word {
+		limit := u.limit.Load()
+		if pid := procPin(); uint(pid) < fastProcs {
+			if h := (*pshard)(atomic.LoadPointer(&u.pshards[pid])); h != nil {
+				u.m.procs[pid].put(s)
+				h.observe(d, limit)
+				procUnpin()
+				if r.ext != nil {
+					r.ext.end()
+				}
+				return
+			}
+		}
+		procUnpin()
+	}
+	u.endSlow(r, d)
+}
+
+// endSlow is End for a unit that was reported or not watched, on a P
+// without per-P state, or the first time the unit ends on its P.
+func (u *unitState) endSlow(r Region, d int64) {
+	s := r.slot
+	switch {
+	case s == nil:
+		u.unwatched.Add(-1)
+	case atomic.LoadUint64(&s.word) != r.word:
+		u.endReported(r, d)
+	default:
+		// Freed, not kept: this P has no magazine to keep it in, or this
+		// goroutine may no longer be on the P whose pshard it is about to
+		// install.
+		atomic.StoreUint64(&s.word, 0)
+	}
+	if pid := procPin(); uint(pid) < fastProcs {
+		procUnpin()
+		if atomic.LoadPointer(&u.pshards[pid]) == nil {
+			atomic.CompareAndSwapPointer(&u.pshards[pid], nil, unsafe.Pointer(new(pshard)))
 		}
 	} else {
-		u.unwatched.Add(-1)
+		procUnpin()
 	}
-	sh := &u.shards[r.shard]
+	sh := &u.shards[goidHash(curGoid())&(u.m.shards-1)]
 	sh.hist.observe(d)
 	if d > sh.max.Load() {
 		sh.raiseMax(d)
@@ -181,17 +276,23 @@ func (r Region) End() {
 	if d > u.limit.Load() {
 		sh.slow.Add(1)
 	}
-	if r.ctx != nil {
-		pprof.SetGoroutineLabels(r.ctx)
+	if r.ext != nil {
+		r.ext.end()
 	}
-	if r.region != nil {
-		r.region.End()
+}
+
+func (x *regionExt) end() {
+	if x.ctx != nil {
+		pprof.SetGoroutineLabels(x.ctx)
+	}
+	if x.region != nil {
+		x.region.End()
 	}
 }
 
 // endReported is End's slow path for a unit the watchdog reported.
 func (u *unitState) endReported(r Region, d int64) {
-	if !r.slot.CompareAndSwap(r.word|reportedBit, 0) {
+	if !atomic.CompareAndSwapUint64(&r.slot.word, r.word|reportedBit, 0) {
 		return // End called twice: the slot is no longer ours
 	}
 	select {

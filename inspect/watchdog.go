@@ -29,13 +29,13 @@ const (
 // ended is End's message about a unit the watchdog had reported.
 type ended struct {
 	u       *unitState
-	slot    *atomic.Uint64
+	slot    *slot
 	word    uint64 // without reportedBit
 	elapsed int64  // ns
 }
 
 type trackKey struct {
-	slot *atomic.Uint64
+	slot *slot
 	word uint64 // without reportedBit
 }
 
@@ -44,16 +44,17 @@ type tracked struct {
 	u       *unitState
 	goid    int64
 	reports int
-	nextUS  int64 // elapsed µs at which the next report is due
+	nextC   int64 // elapsed coarse ticks at which the next report is due
 	last    Stall
-	missed  int // scans that did not find it in its slot
+	missed  int           // scans that did not find it in its slot
+	gone    time.Duration // its elapsed time at the first of those
 	seen    bool
 }
 
 type due struct {
-	key  trackKey
-	t    *tracked
-	elUS int64
+	key trackKey
+	t   *tracked
+	elC int64 // elapsed coarse ticks
 }
 
 func tickFor(minLimit int64) time.Duration {
@@ -106,7 +107,7 @@ type watchdog struct {
 	tokens  float64
 	lastTok int64
 	buf     []byte
-	limits  []int64 // µs, by unit index; reused between scans
+	limits  []int64 // coarse ticks, by unit index; reused between scans
 }
 
 func (m *Monitor) watch(done chan struct{}) {
@@ -131,6 +132,7 @@ func (m *Monitor) watch(done chan struct{}) {
 		case <-t.C:
 		}
 		w.drainEnded()
+		refineClock()
 		active := w.scan()
 		m.scans.Add(1)
 		now := nanotime()
@@ -155,9 +157,18 @@ func (w *watchdog) tryExit() bool {
 		return false // Close is waiting for wdStop to be seen
 	}
 	m.wdRunning.Store(false)
+	// Begin stores its slot word and then reads wdRunning; with plain stores
+	// (relaxed_plain.go) the read can pass the store, so a Begin that read
+	// true may have a word this scan would miss. flushStores is the
+	// asymmetric fence that rules that out; where it is unavailable the
+	// watchdog stays (its idle cost is one scan per tick).
+	if !flushStores() {
+		m.wdRunning.Store(true)
+		return false
+	}
 	for _, sg := range *m.table.segs.Load() {
-		for i := range sg.words {
-			if sg.words[i].Load()&activeBit != 0 {
+		for i := range sg.slots {
+			if atomic.LoadUint64(&sg.slots[i].word)&activeBit != 0 {
 				m.wdRunning.Store(true)
 				return false
 			}
@@ -196,7 +207,7 @@ func (w *watchdog) ended(e ended) {
 // how many units are in flight.
 func (w *watchdog) scan() int {
 	m := w.m
-	nowUS := nanotime() / 1000
+	nowC := ticks() >> coarseShift
 	var dues []due
 	active := 0
 	for k := range w.tracked {
@@ -207,19 +218,31 @@ func (w *watchdog) scan() int {
 	limits := w.limits[:0]
 	limits = append(limits, math.MaxInt64) // index 0: no unit
 	for _, u := range units {
-		limits = append(limits, u.limit.Load()/1000)
+		limits = append(limits, nsToTicks(u.limit.Load())>>coarseShift)
 	}
 	w.limits = limits
 	for _, sg := range *m.table.segs.Load() {
-		active += w.scanSegment(sg, nowUS, units, limits, &dues)
+		active += w.scanSegment(sg, nowC, units, limits, &dues)
 	}
-	// Reported units that left their slot without a final report reaching us
-	// (the ended queue was full): give up on them after two scans.
+	// Reported units that left their slot without a final report reaching
+	// us: End released the slot with a plain store just as the watchdog set
+	// the reported bit (so End did not see it), or the ended queue was full.
+	// Their final report comes from here, two scans later (a report End did
+	// queue arrives before then), with the elapsed time of the first scan
+	// that missed them: late by at most one tick.
 	for k, t := range w.tracked {
-		if !t.seen {
-			if t.missed++; t.missed > 2 {
-				delete(w.tracked, k)
-			}
+		if t.seen {
+			continue
+		}
+		if t.missed++; t.missed == 1 {
+			t.gone = time.Since(t.last.Started)
+		} else if t.missed > 2 {
+			delete(w.tracked, k)
+			st := t.last
+			st.Elapsed = max(t.gone, st.Elapsed)
+			st.Report = t.reports + 1
+			st.Done = true
+			m.deliver(st)
 		}
 	}
 	if len(dues) > 0 && w.takeToken() {
@@ -234,34 +257,35 @@ const dumpBurst = 3
 // is almost never taken: a free slot (word 0) has unit index 0, whose limit
 // is infinite, so free and busy slots take the same path and the branch
 // predictor is never wrong about them.
-func (w *watchdog) scanSegment(sg *segment, nowUS int64, units []*unitState, limits []int64, dues *[]due) (active int) {
-	words := sg.words
-	for i := range words {
-		word := words[i].Load()
+func (w *watchdog) scanSegment(sg *segment, nowC int64, units []*unitState, limits []int64, dues *[]due) (active int) {
+	slots := sg.slots
+	for i := range slots {
+		s := &slots[i]
+		word := atomic.LoadUint64(&s.word)
 		active += int(word >> 63)
 		idx := (word >> unitShift) & (1<<unitIdxBits - 1)
-		elUS := elapsedUS(nowUS, word)
-		if idx >= uint64(len(limits)) || elUS < limits[idx] {
+		elC := elapsedCoarse(nowC, word)
+		if idx >= uint64(len(limits)) || elC < limits[idx] {
 			continue
 		}
-		limUS := limits[idx]
+		limC := max(limits[idx], 1)
 		u := units[idx-1]
-		key := trackKey{&words[i], word &^ reportedBit}
+		key := trackKey{s, word &^ reportedBit}
 		if t := w.tracked[key]; t != nil {
 			t.seen = true
-			if elUS >= t.nextUS {
-				*dues = append(*dues, due{key, t, elUS})
+			if elC >= t.nextC {
+				*dues = append(*dues, due{key, t, elC})
 			}
 			continue
 		}
 		if word&reportedBit != 0 {
 			continue // reported by an earlier watchdog run; End will find no one
 		}
-		g := sg.goids[i].Load()
-		if uint64(g)&tagMask != (word>>tagShift)&tagMask || words[i].Load() != word {
+		g := atomic.LoadInt64(&s.goid)
+		if uint64(g)&tagMask != (word>>tagShift)&tagMask || atomic.LoadUint64(&s.word) != word {
 			continue // the owner has not stored its id yet, or just left
 		}
-		*dues = append(*dues, due{key, &tracked{u: u, goid: g, nextUS: limUS, seen: true}, elUS})
+		*dues = append(*dues, due{key, &tracked{u: u, goid: g, nextC: limC, seen: true}, elC})
 	}
 	return active
 }
@@ -287,7 +311,7 @@ func (w *watchdog) report(dues []due) {
 	kept := dues[:0]
 	for _, d := range dues {
 		if d.t.reports == 0 {
-			if !d.key.slot.CompareAndSwap(d.key.word, d.key.word|reportedBit) {
+			if !atomic.CompareAndSwapUint64(&d.key.slot.word, d.key.word, d.key.word|reportedBit) {
 				continue // ended meanwhile, before it was ever reported
 			}
 			w.tracked[d.key] = d.t
@@ -309,7 +333,7 @@ func (w *watchdog) report(dues []due) {
 	nowWall := time.Now()
 	for _, d := range kept {
 		t := d.t
-		el := time.Duration(d.elUS) * time.Microsecond
+		el := time.Duration(ticksToNS(d.elC << coarseShift))
 		st := Stall{
 			Unit:      t.u.name,
 			Goroutine: t.goid,
@@ -330,15 +354,15 @@ func (w *watchdog) report(dues []due) {
 		t.reports++
 		st.Report = t.reports
 		// Next report when the elapsed time doubles past the threshold.
-		next := t.nextUS
-		for next <= d.elUS {
+		next := t.nextC
+		for next <= d.elC {
 			next *= 2
 			if next <= 0 {
-				next = d.elUS + 1
+				next = d.elC + 1
 				break
 			}
 		}
-		t.nextUS = next
+		t.nextC = next
 		t.last = st
 		m.deliver(st)
 	}

@@ -1,0 +1,156 @@
+package inspect
+
+import (
+	"math"
+	"math/bits"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The clock. Begin and End read a tick counter, not the runtime's nanotime:
+// on linux/amd64, where the kernel itself keeps time with the TSC, that
+// counter is the TSC read with one RDTSC instruction (the way Rust's minstant
+// and quanta time things), which costs well under half of a clock_gettime
+// through the vDSO (BENCHMARKS.md, the (a') row). Everywhere else ticks are
+// nanotime's nanoseconds.
+//
+// Ticks become nanoseconds by one 64x64->128-bit multiply with tickMult, the
+// nanoseconds per tick in 32.32 fixed point. In nanotime mode tickMult is
+// exactly 1<<32, so the conversion is the identity. In TSC mode it is
+// measured against nanotime from a reference pair taken at package
+// initialisation: first when the first Monitor is made (which waits, once,
+// until the pair is 50 µs old, if it is not already, so the first estimate
+// is within ~0.1%), then by the watchdog each time the baseline has doubled,
+// so it converges on the ratio over the process's whole life (NTP's slewing
+// of CLOCK_MONOTONIC included).
+//
+// The TSC is trusted only when the kernel trusts it: its current clocksource
+// is "tsc" (the kernel switches away from a TSC it finds unsynchronised or
+// unstable across CPUs) and the CPU says constant_tsc and nonstop_tsc. The
+// environment variable HOTLOOP_INSPECT_CLOCK=nanotime turns it off.
+
+const (
+	// coarseShift turns ticks into the coarse ticks of a slot word's start
+	// (see unit.go): ~1 µs for TSCs of 2-4 GHz, 2 µs for nanotime.
+	coarseShift = 11
+
+	// calibMinBaseline is how old the reference pair must be before the
+	// first ratio is taken from it.
+	calibMinBaseline = 50 * time.Microsecond
+)
+
+var (
+	clockOnce sync.Once
+	clockTSC  bool // set once, before any Monitor exists
+	tickMult  atomic.Uint64
+
+	calibMu   sync.Mutex
+	calibNext int64 // nanotime at which the watchdog next refines tickMult
+
+	// The reference pair, taken at package initialisation so that by the
+	// time the first Monitor calibrates it is usually old enough.
+	refTicks, refNanos = clockPair()
+)
+
+// ticks reads the tick counter. Begin and End spell it out (the inliner
+// prices two calls over its budget).
+func ticks() int64 {
+	if clockTSC {
+		return rdtsc()
+	}
+	return nanotime()
+}
+
+// initClock picks the tick counter; NewMonitor calls it, so it runs before
+// any Region exists.
+func initClock() {
+	clockOnce.Do(func() {
+		clockTSC = haveTSC && os.Getenv("HOTLOOP_INSPECT_CLOCK") != "nanotime" && tscTrusted()
+		if clockTSC && calibrate(false) > 1<<32 {
+			clockTSC = false // slower than 1 GHz: not a TSC we know
+		}
+		if !clockTSC {
+			tickMult.Store(1 << 32)
+		}
+	})
+}
+
+// ticksToNS converts a tick count (a duration) to nanoseconds; negative
+// counts (a TSC read on another CPU a few cycles behind) are 0. tickMult is
+// at most 1<<32 (initClock refuses a TSC slower than 1 GHz), so the product
+// fits. Small enough to inline into End.
+func ticksToNS(d int64) int64 {
+	hi, lo := bits.Mul64(uint64(max(d, 0)), tickMult.Load())
+	return int64(hi<<32 | lo>>32)
+}
+
+// nsToTicks converts nanoseconds to ticks, for thresholds.
+func nsToTicks(ns int64) int64 {
+	if ns <= 0 {
+		return 0
+	}
+	m := tickMult.Load()
+	hi, lo := uint64(ns)>>32, uint64(ns)<<32
+	if hi >= m {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, m)
+	return int64(min(q, math.MaxInt64))
+}
+
+// clockPair reads ticks and nanotime as close together as it can: the best
+// of a few bracketed reads, with the ticks taken at the middle of the
+// nanotime read. Without a TSC it returns nanotime twice.
+func clockPair() (t, ns int64) {
+	best := int64(math.MaxInt64)
+	for range 5 {
+		a := rdtsc()
+		n := nanotime()
+		b := rdtsc()
+		if b-a < best {
+			best, t, ns = b-a, a+(b-a)/2, n
+		}
+	}
+	return t, ns
+}
+
+// calibrate measures tickMult from the reference pair. The first call
+// (initClock's) waits until the pair is calibMinBaseline old, which it
+// usually already is; later ones (refine) only run when the baseline has
+// doubled since the last.
+func calibrate(refine bool) uint64 {
+	calibMu.Lock()
+	defer calibMu.Unlock()
+	if m := tickMult.Load(); m != 0 && (!refine || nanotime() < calibNext) {
+		return m
+	}
+	t, ns := clockPair()
+	for ns-refNanos < int64(calibMinBaseline) {
+		t, ns = clockPair()
+	}
+	dt, dn := uint64(t-refTicks), uint64(ns-refNanos)
+	m, _ := bits.Div64(dn>>32, dn<<32, dt)
+	tickMult.Store(m)
+	calibNext = ns + int64(dn)
+	return m
+}
+
+// refineClock is called by the watchdog every tick; it re-measures tickMult
+// only when the baseline has doubled since the last measurement.
+func refineClock() {
+	if clockTSC {
+		calibrate(true)
+	}
+}
+
+// tscTrusted reports whether the kernel keeps time with a constant,
+// non-stop TSC.
+func tscTrusted() bool {
+	cs, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+	if err != nil || string(cs) != "tsc\n" {
+		return false
+	}
+	return cpuFlags("constant_tsc", "nonstop_tsc")
+}

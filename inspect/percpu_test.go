@@ -1,0 +1,191 @@
+package inspect
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestExactCountsAcrossPs checks the per-P counters and magazines under
+// load: more Ps than fastProcs (so the atomic fallback runs alongside the
+// per-P path), goroutines that move between Ps in the middle of a unit, and
+// Snapshots taken meanwhile. Every run must be counted exactly once, the
+// sum must be the sum of what was measured, and no slot may leak.
+func TestExactCountsAcrossPs(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(fastProcs + 4))
+	m := NewMonitor(Config{Slow: time.Hour, OnStall: func(Stall) {}})
+	defer m.Close()
+	units := []*Unit{m.NewUnit("a"), m.NewUnit("b")}
+	const goroutines, perG = 48, 3000
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	snaps := make(chan int, 1)
+	go func() { // a reader racing the writers
+		n := 0
+		for {
+			select {
+			case <-stop:
+				snaps <- n
+				return
+			default:
+				m.Snapshot()
+				m.InFlight()
+				n++
+			}
+		}
+	}()
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perG {
+				r := units[(g+i)%2].Begin(context.Background())
+				if i%7 == 0 {
+					runtime.Gosched() // likely ends on another P
+				}
+				r.End()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	t.Logf("%d snapshots taken during the run", <-snaps)
+
+	var total uint64
+	for _, st := range m.Snapshot() {
+		total += st.Count
+		if st.InFlight != 0 {
+			t.Errorf("%s: %d in flight after all ended", st.Name, st.InFlight)
+		}
+		if st.Total <= 0 || st.Max <= 0 || st.Total < st.Max {
+			t.Errorf("%s: total %v, max %v", st.Name, st.Total, st.Max)
+		}
+	}
+	if total != goroutines*perG {
+		t.Errorf("counted %d runs, want %d", total, goroutines*perG)
+	}
+	var perP, fallback uint64
+	for _, u := range units {
+		var st UnitStats
+		for i := range u.s.pshards {
+			if h := (*pshard)(atomic.LoadPointer(&u.s.pshards[i])); h != nil {
+				h.addTo(&st)
+			}
+		}
+		perP += st.Hist.Count()
+		for i := range u.s.shards {
+			var h Histogram
+			u.s.shards[i].hist.addTo(&h)
+			fallback += h.Count()
+		}
+	}
+	t.Logf("%d runs counted per P, %d through the atomic fallback", perP, fallback)
+	if perP == 0 {
+		t.Error("the per-P path never ran")
+	}
+	if got := m.InFlight(); len(got) != 0 {
+		t.Errorf("InFlight after all ended: %v", got)
+	}
+	// Slots are all free or parked in magazines; nothing active, and the
+	// magazines hold no more than they can.
+	parked := 0
+	for _, sg := range *m.table.segs.Load() {
+		for i := range sg.slots {
+			switch w := atomic.LoadUint64(&sg.slots[i].word); {
+			case w == reservedWord:
+				parked++
+			case w != 0:
+				t.Errorf("slot %d still holds %#x", i, w)
+			}
+		}
+	}
+	inMags := 0
+	for i := range m.procs {
+		inMags += int(atomic.LoadUint64(&m.procs[i].n))
+	}
+	if parked < inMags || parked > fastProcs*magSize {
+		t.Errorf("%d slots reserved, %d in magazines (at most %d)", parked, inMags, fastProcs*magSize)
+	}
+	if n := m.table.size(); n > firstSegment {
+		t.Errorf("table grew to %d slots for %d goroutines", n, goroutines)
+	}
+}
+
+// TestDoneWhenEndMissesReportedBit plays End's race with the watchdog: End
+// read its slot word, the watchdog then set the reported bit, and End's
+// plain store released the slot over it, so End never saw the report. The
+// watchdog must still deliver exactly one final report.
+func TestDoneWhenEndMissesReportedBit(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rec := newRecorder()
+	m := NewMonitor(Config{Slow: 5 * time.Millisecond, OnStall: rec.on})
+	defer m.Close()
+	r := m.Begin(context.Background(), "racy")
+	first := rec.next(t)
+	if first.Done || first.Unit != "racy" {
+		t.Fatalf("first report: %+v", first)
+	}
+	w := atomic.LoadUint64(&r.slot.word)
+	if w != r.word|reportedBit {
+		t.Fatalf("slot word %#x, want the reported form of %#x", w, r.word)
+	}
+	atomic.StoreUint64(&r.slot.word, 0) // End's release, missing the bit
+	for {
+		s := rec.next(t)
+		if !s.Done {
+			continue // a growth report that was already due
+		}
+		if s.Unit != "racy" || s.Elapsed < first.Elapsed {
+			t.Errorf("final report %+v after first %v", s, first.Elapsed)
+		}
+		break
+	}
+	m.Close()
+	select {
+	case s := <-rec.ch:
+		if s.Done {
+			t.Errorf("second final report: %+v", s)
+		}
+	default:
+	}
+}
+
+// TestClockAgreesWithNanotime: durations measured in ticks and converted
+// agree with the runtime's clock (time.Since's) over a span long enough for
+// the read jitter not to matter.
+func TestClockAgreesWithNanotime(t *testing.T) {
+	initClock()
+	t.Logf("TSC: %v, ns per tick %.6f", clockTSC, float64(tickMult.Load())/(1<<32))
+	for range 3 {
+		t0, n0 := ticks(), nanotime()
+		time.Sleep(20 * time.Millisecond) // a span to measure, not a wait for anything
+		t1, n1 := ticks(), nanotime()
+		got, want := ticksToNS(t1-t0), n1-n0
+		if diff := got - want; diff > want/200+5000 || -diff > want/200+5000 {
+			t.Errorf("ticks say %d ns, nanotime %d ns", got, want)
+		}
+		if back := nsToTicks(got); back < (t1-t0)*999/1000 || back > (t1-t0)*1001/1000 {
+			t.Errorf("nsToTicks(ticksToNS(%d)) = %d", t1-t0, back)
+		}
+	}
+	if !clockTSC && tickMult.Load() != 1<<32 {
+		t.Errorf("nanotime mode with ns per tick %d/2^32", tickMult.Load())
+	}
+	if ticksToNS(-5) != 0 {
+		t.Error("negative tick count not clamped to 0")
+	}
+}
+
+// TestFlushStores: the watchdog can only leave when the asymmetric fence
+// works; it must here (linux, or sync/atomic stores elsewhere).
+func TestFlushStores(t *testing.T) {
+	if !flushStores() {
+		t.Error("flushStores failed: membarrier(2) unavailable, the watchdog would never exit")
+	}
+}
