@@ -48,6 +48,13 @@ func costCases(b *testing.B) []struct {
 			start := time.Since(benchBase)
 			sink += time.Since(benchBase) - start
 		}, nil},
+		// The clock Begin/End read (clock.go): the TSC where the kernel
+		// trusts it, else nanotime. (e) - (a2) is what inspect adds to
+		// the clock it reads.
+		{"a2=TwoTickReads", func() {
+			start := ticks()
+			sink += time.Duration(ticks() - start)
+		}, nil},
 		{"b=TimeNowPromObserve", func() {
 			start := time.Now()
 			hist.Observe(time.Since(start).Seconds())
@@ -56,9 +63,8 @@ func costCases(b *testing.B) []struct {
 		{"d=TraceRegionOff", func() { trace.StartRegion(ctx, "x").End() }, nil},
 		{"e=BeginEnd", func() { u.Begin(ctx).End() }, nil},
 		{"e2=BeginEndByName", func() { m.Begin(ctx, "x").End() }, func() { hold.End(); m.Close() }},
-		// Anchor: Begin/End is (a) plus four of these (claim and release of
-		// the in-flight slot, histogram bucket, sum); their price is the
-		// machine's, not inspect's.
+		// Reference: the price of one atomic read-modify-write on this
+		// machine, which Begin/End's per-P fast path (percpu.go) avoids.
 		{"f=OneAtomicAdd", func() { counter.Add(1) }, nil},
 	}
 }

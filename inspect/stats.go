@@ -113,7 +113,7 @@ func (m *Monitor) InFlight() []InFlightUnit {
 			if u == nil {
 				continue
 			}
-			g := atomic.LoadInt64(&s.goid)
+			g := atomic.LoadInt64(&sg.goids[i])
 			if uint64(g)&tagMask != (w>>tagShift)&tagMask || atomic.LoadUint64(&s.word) != w {
 				g = 0 // id not stored yet, or the slot changed hands meanwhile
 			}

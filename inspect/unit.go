@@ -135,8 +135,8 @@ func (u *unitState) begin(ctx context.Context) Region {
 	pid := procPin()
 	if uint(pid) < fastProcs {
 		if s = m.procs[pid].take(); s != nil {
-			if atomic.LoadInt64(&s.goid) != g {
-				storeI64(&s.goid, g)
+			if gp := m.table.goid(s); atomic.LoadInt64(gp) != g {
+				storeI64(gp, g)
 			}
 			storeU64(&s.word, word)
 		}

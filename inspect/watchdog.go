@@ -281,7 +281,7 @@ func (w *watchdog) scanSegment(sg *segment, nowC int64, units []*unitState, limi
 		if word&reportedBit != 0 {
 			continue // reported by an earlier watchdog run; End will find no one
 		}
-		g := atomic.LoadInt64(&s.goid)
+		g := atomic.LoadInt64(&sg.goids[i])
 		if uint64(g)&tagMask != (word>>tagShift)&tagMask || atomic.LoadUint64(&s.word) != word {
 			continue // the owner has not stored its id yet, or just left
 		}
