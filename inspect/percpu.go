@@ -96,14 +96,16 @@ func (h *pshard) addTo(st *UnitStats) {
 	st.Slow += atomic.LoadUint64(&h.slow)
 }
 
-// refill puts up to magSize/2 slots near h into the current P's magazine.
-func (m *Monitor) refill(h uint32) {
+// refill reserves up to magSize/2 free slots near h, returns one of them
+// to the caller (nil if none was free) and puts the others in the current
+// P's magazine.
+func (m *Monitor) refill(h uint32) *slot {
 	var got [magSize / 2]*slot
 	n := m.table.reserve(h, got[:])
 	if n == 0 {
-		return
+		return nil
 	}
-	i := 0
+	i := 1
 	if pid := procPin(); uint(pid) < fastProcs {
 		ps := &m.procs[pid]
 		for ; i < n && atomic.LoadUint64(&ps.n) < magSize; i++ {
@@ -114,6 +116,7 @@ func (m *Monitor) refill(h uint32) {
 	for ; i < n; i++ {
 		atomic.StoreUint64(&got[i].word, 0)
 	}
+	return got[0]
 }
 
 func durationOf(ns uint64) time.Duration { return time.Duration(min(ns, 1<<63-1)) }

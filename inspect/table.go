@@ -53,6 +53,9 @@ type segment struct {
 const (
 	firstSegment = 1024
 
+	// wideProbes is how far grow looks before it adds a segment.
+	wideProbes = 64
+
 	// reservedWord marks a free slot that a P's magazine holds: not free
 	// for claim, not active for the watchdog (unit index 0).
 	reservedWord = 1
@@ -101,7 +104,11 @@ func (t *table) claim(h uint32, goid int64, word uint64) *slot {
 }
 
 func (sg *segment) claim(h uint32, goid int64, word uint64) *slot {
-	for i := uint32(0); i < probeSlots; i++ {
+	return sg.claimWithin(h, probeSlots, goid, word)
+}
+
+func (sg *segment) claimWithin(h, probes uint32, goid int64, word uint64) *slot {
+	for i := uint32(0); i < probes; i++ {
 		j := (h + i) & sg.mask
 		s := &sg.slots[j]
 		if atomic.LoadUint64(&s.word) == 0 && atomic.CompareAndSwapUint64(&s.word, 0, word) {
@@ -139,9 +146,13 @@ func (t *table) grow(h uint32, goid int64, word uint64) *slot {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	segs := *t.segs.Load()
-	// Another Begin may have grown the table since our caller looked.
-	if s := segs[len(segs)-1].claim(h, goid, word); s != nil {
-		return s
+	// Another Begin may have grown the table since our caller looked; and
+	// a crowded neighbourhood is not a full table: grow only when a wider
+	// one is full in every segment.
+	for _, sg := range segs {
+		if s := sg.claimWithin(h, wideProbes, goid, word); s != nil {
+			return s
+		}
 	}
 	if t.total >= t.max {
 		// At the maximum: take any free slot rather than leave the unit

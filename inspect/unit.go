@@ -101,24 +101,38 @@ func (u *Unit) Do(ctx context.Context, fn func(context.Context) error) error {
 }
 
 // Region is one run of a unit in progress, returned by Begin. It is a small
-// value (five words, returned in registers); End records it. End must be
-// called exactly once, on the goroutine that called Begin (as for a
-// runtime/trace region, which it also is while an execution trace is
+// value (four words, which the compiler keeps in registers); End records it.
+// End must be called exactly once, on the goroutine that called Begin (as
+// for a runtime/trace region, which it also is while an execution trace is
 // recorded). The zero Region's End does nothing.
 type Region struct {
-	u     *unitState
+	// p is the *unitState, or, when word has extBit, the *regionExt that
+	// holds it: labels and trace regions are kept out of line so that a
+	// plain Region has four fields, the most the compiler keeps in
+	// registers rather than copying through memory.
+	p     unsafe.Pointer
 	slot  *slot // the in-flight slot; nil: not watched
 	start int64 // ticks
 	word  uint64
-	ext   *regionExt // only with Config.Labels or while tracing
 }
 
-// regionExt is what a Region needs only with labels or tracing on, kept out
-// of line so that a plain Region fits in registers.
+// extBit, in a Region's copy of its slot word, says p is a *regionExt. It is
+// the reported bit, which the copy never otherwise carries.
+const extBit = reportedBit
+
+// regionExt is what a Region needs only with labels or while tracing.
 type regionExt struct {
+	u      *unitState
 	ctx    context.Context // labels to restore, only with Config.Labels
 	lctx   context.Context // ctx with the unit's label, for Do
 	region *trace.Region   // only while an execution trace is being recorded
+}
+
+func (r Region) ext() *regionExt {
+	if r.word&extBit == 0 {
+		return nil
+	}
+	return (*regionExt)(r.p)
 }
 
 func (u *unitState) begin(ctx context.Context) Region {
@@ -149,57 +163,61 @@ func (u *unitState) begin(ctx context.Context) Region {
 		m.startWatchdog()
 	}
 	if trace.IsEnabled() || m.labels.Load() {
-		return u.beginExt(ctx, Region{u, s, start, word, nil})
+		return u.beginExt(ctx, s, start, word)
 	}
-	return Region{u, s, start, word, nil}
+	return Region{unsafe.Pointer(u), s, start, word}
 }
 
 // beginCtx is begin that also returns the context carrying the unit's pprof
 // label (nil without Config.Labels), for Do to pass on.
 func (u *unitState) beginCtx(ctx context.Context) (Region, context.Context) {
 	r := u.begin(ctx)
-	if r.ext != nil && r.ext.ctx != nil {
-		return r, r.ext.lctx
+	if x := r.ext(); x != nil && x.lctx != nil {
+		return r, x.lctx
 	}
 	return r, nil
 }
 
 // beginExt is Begin's out-of-line part for labels and tracing.
-func (u *unitState) beginExt(ctx context.Context, r Region) Region {
+func (u *unitState) beginExt(ctx context.Context, s *slot, start int64, word uint64) Region {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	r.ext = &regionExt{}
+	x := &regionExt{u: u}
 	if trace.IsEnabled() {
 		// While an execution trace is recorded the run is also a trace region
 		// named after the unit, so trace analysis (hotloop analyze) can give
 		// scheduling latency and waits per unit. Tracing off, this is one
 		// atomic load; on, StartRegion allocates, as the tracer does anyway.
-		r.ext.region = trace.StartRegion(ctx, u.name)
+		x.region = trace.StartRegion(ctx, u.name)
 	}
 	if u.m.labels.Load() {
-		r.ext.ctx = ctx
-		r.ext.lctx = pprof.WithLabels(ctx, u.labels)
-		pprof.SetGoroutineLabels(r.ext.lctx)
+		x.ctx = ctx
+		x.lctx = pprof.WithLabels(ctx, u.labels)
+		pprof.SetGoroutineLabels(x.lctx)
 	}
-	return r
+	return Region{unsafe.Pointer(x), s, start, word | extBit}
 }
 
 // claimSlow is Begin's path when the P's magazine is empty (or the P has
-// none, pid >= fastProcs): claim a slot near the goroutine's hash with a
-// compare-and-swap, and refill the magazine, if there is one, from the next
-// neighbourhood.
+// none, pid >= fastProcs). With a magazine, it reserves a handful of free
+// slots near the goroutine's hash (compare-and-swaps), keeps one and puts
+// the rest in the magazine. Without one, or when that neighbourhood is full,
+// it claims a single slot, which may grow the table.
 func (u *unitState) claimSlow(pid int, g int64, word uint64) *slot {
 	m := u.m
 	h := goidHash(g)
+	if uint(pid) < fastProcs {
+		if s := m.refill(h); s != nil {
+			atomic.StoreInt64(m.table.goid(s), g)
+			atomic.StoreUint64(&s.word, word)
+			return s
+		}
+	}
 	s := m.table.claim(h, g, word)
 	if s == nil {
 		u.unwatched.Add(1)
 		u.unwatchedTotal.Add(1)
-		return nil
-	}
-	if uint(pid) < fastProcs {
-		m.refill(h + probeSlots)
 	}
 	return s
 }
@@ -216,10 +234,16 @@ func goidHash(g int64) uint32 {
 // End also queues the final report (Done) for the watchdog to deliver; it
 // never blocks.
 func (r Region) End() {
-	u := r.u
-	if u == nil {
+	if r.p == nil {
 		return
 	}
+	var u *unitState
+	if r.word&extBit != 0 {
+		u = (*regionExt)(r.p).u
+	} else {
+		u = (*unitState)(r.p)
+	}
+	word := r.word &^ extBit
 	var now int64
 	if clockTSC {
 		now = rdtsc()
@@ -227,33 +251,33 @@ func (r Region) End() {
 		now = nanotime()
 	}
 	d := ticksToNS(now - r.start)
-	if s := r.slot; s != nil && atomic.LoadUint64(&s.word) == r.word {
+	if s := r.slot; s != nil && atomic.LoadUint64(&s.word) == word {
 		limit := u.limit.Load()
 		if pid := procPin(); uint(pid) < fastProcs {
 			if h := (*pshard)(atomic.LoadPointer(&u.pshards[pid])); h != nil {
 				u.m.procs[pid].put(s)
 				h.observe(d, limit)
 				procUnpin()
-				if r.ext != nil {
-					r.ext.end()
+				if word != r.word {
+					r.ext().end()
 				}
 				return
 			}
 		}
 		procUnpin()
 	}
-	u.endSlow(r, d)
+	u.endSlow(r, word, d)
 }
 
 // endSlow is End for a unit that was reported or not watched, on a P
 // without per-P state, or the first time the unit ends on its P.
-func (u *unitState) endSlow(r Region, d int64) {
+func (u *unitState) endSlow(r Region, word uint64, d int64) {
 	s := r.slot
 	switch {
 	case s == nil:
 		u.unwatched.Add(-1)
-	case atomic.LoadUint64(&s.word) != r.word:
-		u.endReported(r, d)
+	case atomic.LoadUint64(&s.word) != word:
+		u.endReported(s, word, d)
 	default:
 		// Freed, not kept: this P has no magazine to keep it in, or this
 		// goroutine may no longer be on the P whose pshard it is about to
@@ -276,8 +300,8 @@ func (u *unitState) endSlow(r Region, d int64) {
 	if d > u.limit.Load() {
 		sh.slow.Add(1)
 	}
-	if r.ext != nil {
-		r.ext.end()
+	if x := r.ext(); x != nil {
+		x.end()
 	}
 }
 
@@ -291,12 +315,12 @@ func (x *regionExt) end() {
 }
 
 // endReported is End's slow path for a unit the watchdog reported.
-func (u *unitState) endReported(r Region, d int64) {
-	if !atomic.CompareAndSwapUint64(&r.slot.word, r.word|reportedBit, 0) {
+func (u *unitState) endReported(s *slot, word uint64, d int64) {
+	if !atomic.CompareAndSwapUint64(&s.word, word|reportedBit, 0) {
 		return // End called twice: the slot is no longer ours
 	}
 	select {
-	case u.m.endedQ <- ended{u: u, slot: r.slot, word: r.word, elapsed: d}:
+	case u.m.endedQ <- ended{u: u, slot: s, word: word, elapsed: d}:
 	default:
 		u.m.dropped.Add(1)
 	}
