@@ -21,20 +21,23 @@
 // the threshold, and a last time (Done) when it ends. Reports go to a slog
 // line by default, or to Config.OnStall.
 //
-// Costs. Begin/End of a unit that is not slow: two monotonic clock reads,
-// two compare-and-swaps (claim and release an in-flight slot) and two atomic
-// adds (histogram bucket and sum), no allocation, no lock, no map lookup
-// (Begin(ctx, name) adds one lookup in an immutable map; NewUnit avoids it).
-// The clock reads dominate; each atomic costs what one uncontended atomic add
-// costs on the machine (BenchmarkCost measures all of these in one run). The
-// watchdog costs one atomic load per in-flight slot per tick (the table grows
-// with concurrency: 1024 slots, ~4 µs, for a few hundred units in flight) and
-// nothing else while nothing is slow; a stack capture (runtime.Stack of all
-// goroutines, which stops the world) happens only when a unit is due a
-// report, at most Config.DumpsPerSecond times a second. Memory is bounded:
-// Config.MaxUnits names (~2 KiB of histogram each per shard, up to 8 shards),
-// an in-flight table of at most Config.Slots x 16 bytes, Config.MaxStalls
-// reports of at most Config.MaxFrames frames and 16 KiB of stack text.
+// Costs. Begin/End of a unit that is not slow: two reads of the tick
+// counter (the TSC where the kernel keeps time with it, else the runtime's
+// monotonic clock; see clock.go), and, pinned to the P for a few
+// instructions, an in-flight slot from the P's magazine and the unit's per-P
+// counters, written with plain stores: no atomic read-modify-write, no
+// allocation, no lock, no map lookup (Begin(ctx, name) adds one lookup in an
+// immutable map; NewUnit avoids it). BenchmarkCost measures it against two
+// clock reads in one run. The watchdog costs one atomic load per in-flight
+// slot per tick (the table grows with concurrency: 1024 slots, ~2 µs, for a
+// few hundred units in flight) and nothing else while nothing is slow; a
+// stack capture (runtime.Stack of all goroutines, which stops the world)
+// happens only when a unit is due a report, at most Config.DumpsPerSecond
+// times a second. Memory is bounded: Config.MaxUnits names (~2 KiB of
+// histogram each, once per P it ran on for the first 16 Ps, plus up to 8
+// atomic shards), an in-flight table of at most Config.Slots x 16 bytes,
+// Config.MaxStalls reports of at most Config.MaxFrames frames and 16 KiB of
+// stack text.
 //
 // Statistics: Snapshot gives per unit counts, in-flight, slow and stall
 // counts, total and max, quantiles and a mergeable Histogram; InFlight lists

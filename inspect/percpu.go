@@ -42,7 +42,7 @@ const (
 type procState struct {
 	n   uint64                  // slots in mag; atomic reads, storeU64 writes
 	mag [magSize]unsafe.Pointer // *slot
-	_   [56]byte                // to 192 bytes: Ps do not share lines
+	_   [64]byte                // Ps' n and top slots never share a line
 }
 
 // put releases s, which the pinned P's goroutine held, into the magazine,
@@ -68,12 +68,17 @@ func (ps *procState) take() *slot {
 	return (*slot)(atomic.LoadPointer(&ps.mag[n-1]))
 }
 
-// pshard is one unit's counts on one P.
+// pshard is one unit's counts on one P. The padding keeps the hot ends
+// (counts[0] for sub-microsecond units, and sum/max/slow) off the cache
+// lines of whatever the allocator puts next to it, another P's pshard
+// perhaps.
 type pshard struct {
+	_      [64]byte
 	counts [NumBuckets]uint64
 	sum    uint64
 	max    uint64
 	slow   uint64
+	_      [64]byte
 }
 
 func (h *pshard) observe(d, limit int64) {
