@@ -189,3 +189,35 @@ func TestFlushStores(t *testing.T) {
 		t.Error("flushStores failed: membarrier(2) unavailable, the watchdog would never exit")
 	}
 }
+
+// TestClockRefine: the watchdog's refinement re-measures the ratio once the
+// baseline has doubled, moves it by no more than the read jitter, and then
+// waits for the next doubling; in nanotime mode it never touches it.
+func TestClockRefine(t *testing.T) {
+	initClock()
+	before := tickMult.Load()
+	calibMu.Lock()
+	calibNext = 0 // due now
+	calibMu.Unlock()
+	refineClock()
+	after := tickMult.Load()
+	if !clockTSC {
+		if after != 1<<32 {
+			t.Fatalf("nanotime mode: ns per tick %d/2^32 after refine", after)
+		}
+		return
+	}
+	if d := float64(after)/float64(before) - 1; d > 1e-3 || d < -1e-3 {
+		t.Errorf("refine moved ns per tick by %.4f%% (%d -> %d)", 100*d, before, after)
+	}
+	calibMu.Lock()
+	next := calibNext
+	calibMu.Unlock()
+	if baseline := nanotime() - refNanos; next < nanotime()+baseline/2 {
+		t.Errorf("next refinement at %d, only %d ns away with a %d ns baseline", next, next-nanotime(), baseline)
+	}
+	refineClock() // not due: must not re-measure
+	if tickMult.Load() != after {
+		t.Error("refined again before the baseline doubled")
+	}
+}
