@@ -52,24 +52,26 @@ type Config struct {
 	Logger *slog.Logger
 	// Labels sets the pprof label unit=<name> on the goroutine for the length
 	// of each run, so CPU profiles split per unit (hotloop flame --by-label
-	// unit). It costs what pprof.Do costs: 2 allocations (72 bytes) and
-	// ~250 ns more per Begin/End (BenchmarkBeginEndLabels), so it is off by
-	// default; turn it on while profiling.
+	// unit). It costs about what pprof.Do costs: 3 allocations (120 bytes)
+	// and ~130-170 ns more per Begin/End (BenchmarkBeginEndLabels), so it is
+	// off by default; turn it on while profiling.
 	Labels bool
 	// MaxUnits caps distinct unit names (default 512, at most 4095; each
-	// costs ~2 KiB per stats shard, one shard per P up to 8); later
-	// names are counted under OverflowUnit, with one warning.
+	// costs ~2 KiB of counters for each of the first 16 Ps it ends on, and
+	// as much for each of up to 8 atomic shards it needs); later names are
+	// counted under OverflowUnit, with one warning.
 	MaxUnits int
 	// MaxStalls caps the stall reports kept for Stalls() (default 256, a ring).
 	MaxStalls int
 	// MaxFrames caps the frames kept per report (default 32).
 	MaxFrames int
 	// Slots caps the in-flight table the watchdog scans (default 16384 slots
-	// of 16 bytes). The table starts at 1024 slots and doubles when a Begin
-	// finds no free slot near its goroutine's hash, so the scan costs what
-	// the program's concurrency needs; keep Slots about twice the most units
-	// ever in flight at once. A unit that finds no free slot is still timed
-	// and counted but not watched (UnitStats.Unwatched).
+	// of 16 bytes). The table starts at 1024 slots and grows by 1024 when a
+	// Begin finds no free slot within 64 of its goroutine's hash in any
+	// segment, so the scan costs what the program's concurrency needs; keep
+	// Slots about twice the most units ever in flight at once. A unit that
+	// finds no free slot at all is still timed and counted but not watched
+	// (UnitStats.Unwatched).
 	Slots int
 	// MaxDumpBytes caps the goroutine dump a stall capture takes (default
 	// 8 MiB). A goroutine past the cap is reported without a stack.
