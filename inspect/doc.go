@@ -34,10 +34,10 @@
 // stack capture (runtime.Stack of all goroutines, which stops the world)
 // happens only when a unit is due a report, at most Config.DumpsPerSecond
 // times a second. Memory is bounded: Config.MaxUnits names (~2 KiB of
-// histogram each, once per P it ran on for the first 16 Ps, plus up to 8
-// atomic shards), an in-flight table of at most Config.Slots x 16 bytes,
-// Config.MaxStalls reports of at most Config.MaxFrames frames and 16 KiB of
-// stack text.
+// histogram each, once per P it ran on for the first 16 Ps, plus one
+// atomic shard, up to 8 when GOMAXPROCS is past 16), an in-flight table of
+// at most Config.Slots x 16 bytes, Config.MaxStalls reports of at most
+// Config.MaxFrames frames and 16 KiB of stack text.
 //
 // Statistics: Snapshot gives per unit counts, in-flight, slow and stall
 // counts, total and max, quantiles and a mergeable Histogram; InFlight lists

@@ -58,8 +58,8 @@ type Config struct {
 	Labels bool
 	// MaxUnits caps distinct unit names (default 512, at most 4095; each
 	// costs ~2 KiB of counters for each of the first 16 Ps it ends on, and
-	// as much for each of up to 8 atomic shards it needs); later names are
-	// counted under OverflowUnit, with one warning.
+	// as much for one atomic shard, up to 8 when GOMAXPROCS is past 16);
+	// later names are counted under OverflowUnit, with one warning.
 	MaxUnits int
 	// MaxStalls caps the stall reports kept for Stalls() (default 256, a ring).
 	MaxStalls int
@@ -163,8 +163,11 @@ func NewMonitor(cfg Config) *Monitor {
 	m.cfg.Store(&c)
 	m.labels.Store(c.Labels)
 	m.table.init(c.Slots)
+	// The atomic shards take a unit's counts only off the per-P path (the
+	// first End on a P, reported or unwatched runs, Ps past fastProcs): one
+	// is enough unless there are Ps past fastProcs to spread over.
 	sh := 1
-	for sh < runtime.GOMAXPROCS(0) && sh < 8 {
+	for procs := runtime.GOMAXPROCS(0); procs > fastProcs && sh < procs-fastProcs && sh < 8; {
 		sh <<= 1
 	}
 	m.shards = uint32(sh)
