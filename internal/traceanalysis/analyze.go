@@ -133,6 +133,7 @@ type SchedTotal struct {
 // GCStats summarises garbage collection in the trace.
 type GCStats struct {
 	Cycles      int           `json:"cycles"` // mark phases that began in the trace
+	Forced      int           `json:"forced"` // of those, started by runtime.GC or debug.FreeOSMemory
 	STWCount    int           `json:"stw_count"`
 	STWTotal    time.Duration `json:"stw_total"`
 	STWMax      time.Duration `json:"stw_max"`
@@ -149,6 +150,9 @@ type STWWindow struct {
 }
 
 const maxWindows = 1000
+
+// maxForcers bounds the distinct callers of runtime.GC remembered.
+const maxForcers = 64
 
 // ErrEmpty is returned for an input with no trace events at all.
 var ErrEmpty = errors.New("no events")

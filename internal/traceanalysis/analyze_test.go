@@ -695,3 +695,45 @@ func TestDeterministicAndBounded(t *testing.T) {
 		}
 	}
 }
+
+//go:noinline
+func forceGC() { runtime.GC() }
+
+// TestForcedGCCaller: cycles started by runtime.GC are told from automatic
+// ones by the stack the trace records at the start of each cycle, and the GC
+// finding names the function that called runtime.GC.
+func TestForcedGCCaller(t *testing.T) {
+	var sink [][]byte
+	data := record(t, func() {
+		for range 3 {
+			// Garbage between the forced cycles, enough for automatic ones.
+			for range 20000 {
+				sink = append(sink, make([]byte, 512))
+				if len(sink) > 4096 {
+					sink = sink[:0]
+				}
+			}
+			forceGC()
+		}
+	})
+	_ = sink
+	res := analyze(t, data, Options{})
+	if res.GC.Forced != 3 || res.GC.Cycles <= res.GC.Forced {
+		t.Errorf("GC %d cycles, %d forced; want 3 forced among more", res.GC.Cycles, res.GC.Forced)
+	}
+	var gc *findings.Finding
+	for i := range res.Findings {
+		if res.Findings[i].Kind == findings.GC {
+			gc = &res.Findings[i]
+		}
+	}
+	if gc == nil {
+		t.Fatalf("no GC finding:\n%s", text(res.Findings))
+	}
+	if gc.Culprit.Function != pkg+"forceGC" || !strings.Contains(gc.Title, "3 forced by runtime.GC in traceanalysis.forceGC") {
+		t.Errorf("GC finding %q, culprit %v; want forceGC named", gc.Title, gc.Culprit)
+	}
+	if !strings.Contains(gc.Advice, "remove it") {
+		t.Errorf("advice %q", gc.Advice)
+	}
+}

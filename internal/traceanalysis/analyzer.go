@@ -251,6 +251,7 @@ type analyzer struct {
 	markStart trace.Time
 	stwStart  trace.Time
 	assistBy  map[frameID]time.Duration
+	forcedBy  map[frameID]int // caller of runtime.GC -> cycles it forced
 	preTrace  frameID // "[created before the trace]"
 }
 
@@ -271,6 +272,7 @@ func newAnalyzer(opt Options) *analyzer {
 		unitIdx:  map[string]uint16{"": 0},
 		cpu:      make(map[stackID]int64),
 		assistBy: make(map[frameID]time.Duration),
+		forcedBy: make(map[frameID]int),
 	}
 	a.preTrace = a.stacks.syntheticFrame("[created before the trace]")
 	return a
@@ -809,6 +811,15 @@ func (a *analyzer) rangeEvent(ev *trace.Event, now trace.Time) {
 		case trace.EventRangeBegin:
 			a.gc.Cycles++
 			a.markStart = now
+			// The cycle's stack is the goroutine that started it: an
+			// allocation (automatic) or a call to runtime.GC (forced),
+			// whose caller is the first user frame from the leaf.
+			if stk := a.stacks.intern(ev.Stack()); stk != 0 && a.stacks.forcesGC(stk) {
+				a.gc.Forced++
+				if f := a.stacks.userTop[stk]; len(a.forcedBy) < maxForcers || a.forcedBy[f] > 0 {
+					a.forcedBy[f]++
+				}
+			}
 		case trace.EventRangeActive:
 			a.markStart = now
 		case trace.EventRangeEnd:

@@ -39,7 +39,10 @@
 // labels, which execution traces do not record.
 //
 // GC: mark phases, stop-the-world windows (count, total, longest, reason) and
-// mark assists, credited to the user frame that was allocating.
+// mark assists, credited to the user frame that was allocating. A cycle's
+// start event carries the stack of the goroutine that started it; one with
+// runtime.GC (or debug.FreeOSMemory) on it was forced, and its caller, the
+// first user frame, becomes the GC finding's culprit.
 //
 // On-CPU: the trace's CPU samples, present when a CPU profile ran while
 // tracing (runtime/pprof at its fixed 100 Hz; each sample counts 10ms).

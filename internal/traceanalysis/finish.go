@@ -510,7 +510,7 @@ func (a *analyzer) findings(dur time.Duration) []findings.Finding {
 	gc := a.gc
 	if gc.STWCount > 0 || gc.Cycles > 0 {
 		share := (gc.STWTotal.Seconds() + gc.AssistTotal.Seconds()) / per
-		if gc.STWMax >= time.Millisecond || share >= 0.01 {
+		if gc.STWMax >= time.Millisecond || share >= 0.01 || gc.Forced > 0 {
 			f := findings.Finding{
 				Kind:  findings.GC,
 				Title: fmt.Sprintf("%d GC cycles, %d stop-the-world pauses, longest %s", gc.Cycles, gc.STWCount, findings.FormatDuration(gc.STWMax)),
@@ -532,7 +532,24 @@ func (a *analyzer) findings(dur time.Duration) []findings.Finding {
 					top = k
 				}
 			}
-			if top != 0 {
+			var forcer frameID
+			for k, n := range a.forcedBy {
+				if forcer == 0 || n > a.forcedBy[forcer] || (n == a.forcedBy[forcer] && k < forcer) {
+					forcer = k
+				}
+			}
+			switch {
+			case forcer != 0:
+				// A forced cycle is a decision in the code, the most
+				// direct thing to change: it is the culprit.
+				f.Culprit = a.stacks.inspectFrame(forcer)
+				name := shortFunc(f.Culprit.Function)
+				f.Title = fmt.Sprintf("%d GC cycles, %d forced by runtime.GC in %s; %d stop-the-world pauses, longest %s",
+					gc.Cycles, gc.Forced, name, gc.STWCount, findings.FormatDuration(gc.STWMax))
+				f.Evidence = append(f.Evidence, evCount("forced cycles", int64(gc.Forced)), evCount("forced by culprit", int64(a.forcedBy[forcer])))
+				f.Advice = "runtime.GC() in " + name + " forces a full cycle (two stop-the-world pauses and a mark of the whole heap, " +
+					"which a big heap makes long): remove it and let GOGC/GOMEMLIMIT pace the collector; " + f.Advice
+			case top != 0:
 				f.Culprit = a.stacks.inspectFrame(top)
 				f.Evidence = append(f.Evidence, evSeconds("mark assist in culprit", a.assistBy[top]))
 			}

@@ -175,6 +175,17 @@ func (t *stackTable) inspectFrame(f frameID) inspect.Frame {
 	return inspect.Frame{Function: fi.fn, File: fi.file, Line: int(fi.line)}
 }
 
+// forcesGC reports whether stack s is a call to runtime.GC (directly or by
+// runtime/debug.FreeOSMemory).
+func (t *stackTable) forcesGC(s stackID) bool {
+	for _, f := range t.stacks[s] {
+		if fn := t.frames[f].fn; fn == "runtime.GC" || fn == "runtime/debug.FreeOSMemory" {
+			return true
+		}
+	}
+	return false
+}
+
 // inspectStack returns up to max frames of s, leaf first.
 func (t *stackTable) inspectStack(s stackID, max int) []inspect.Frame {
 	ids := t.stacks[s]
