@@ -252,7 +252,7 @@ type analyzer struct {
 	stwStart  trace.Time
 	assistBy  map[frameID]time.Duration
 	forcedBy  map[frameID]int // caller of runtime.GC -> cycles it forced
-	preTrace  frameID // "[created before the trace]"
+	preTrace  frameID         // "[created before the trace]"
 }
 
 func newAnalyzer(opt Options) *analyzer {
