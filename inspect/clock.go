@@ -13,7 +13,7 @@ import (
 // on linux/amd64, where the kernel itself keeps time with the TSC, that
 // counter is the TSC read with one RDTSC instruction (the way Rust's minstant
 // and quanta time things), which costs well under half of a clock_gettime
-// through the vDSO (BENCHMARKS.md, the (a') row). Everywhere else ticks are
+// through the vDSO (BENCHMARKS.md, the (a2) row). Everywhere else ticks are
 // nanotime's nanoseconds.
 //
 // Ticks become nanoseconds by one 64x64->128-bit multiply with tickMult, the
@@ -24,14 +24,17 @@ import (
 // until the pair is 50 µs old, if it is not already, so the first estimate
 // is within ~0.1%), then by the watchdog each time the baseline has doubled,
 // so it converges on the ratio over the process's whole life (NTP's slewing
-// of CLOCK_MONOTONIC included).
+// of CLOCK_MONOTONIC included). A measurement that is not a plausible TSC
+// rate (1-16 GHz), or a TSC that stood still or went back, is ignored; if
+// the first is, the clock is nanotime.
 //
 // The TSC is trusted only when the kernel trusts it: its current clocksource
 // is "tsc" (the kernel switches away from a TSC it finds unsynchronised or
 // unstable across CPUs) and the CPU says constant_tsc and nonstop_tsc; and
 // it is used only if reading it is measured to be cheaper than nanotime (it
-// is not where a hypervisor traps RDTSC). The environment variable
-// HOTLOOP_INSPECT_CLOCK=nanotime turns it off.
+// is not where a hypervisor traps RDTSC) and prctl(PR_GET_TSC) says RDTSC
+// does not fault. The environment variable HOTLOOP_INSPECT_CLOCK=nanotime
+// turns it off; then RDTSC is never executed.
 
 const (
 	// coarseShift turns ticks into the coarse ticks of a slot word's start
@@ -52,9 +55,25 @@ var (
 	calibNext int64 // nanotime at which the watchdog next refines tickMult
 
 	// The reference pair, taken at package initialisation so that by the
-	// time the first Monitor calibrates it is usually old enough.
-	refTicks, refNanos = clockPair()
+	// time the first Monitor calibrates it is usually old enough; only
+	// where RDTSC may run at all (tscAllowed: not turned off, not made to
+	// fault by prctl(PR_SET_TSC)).
+	refTicks, refNanos = initialPair()
 )
+
+func initialPair() (int64, int64) {
+	if !tscAllowed() {
+		return 0, 0
+	}
+	return clockPair()
+}
+
+// tscAllowed reports whether RDTSC may be executed: there is one, the
+// environment does not turn it off, and the thread is not set to fault on
+// it.
+func tscAllowed() bool {
+	return haveTSC && os.Getenv("HOTLOOP_INSPECT_CLOCK") != "nanotime" && tscEnabled()
+}
 
 // ticks reads the tick counter. Begin and End spell it out (the inliner
 // prices two calls over its budget).
@@ -69,9 +88,9 @@ func ticks() int64 {
 // any Region exists.
 func initClock() {
 	clockOnce.Do(func() {
-		clockTSC = haveTSC && os.Getenv("HOTLOOP_INSPECT_CLOCK") != "nanotime" && tscTrusted() && tscCheaper()
-		if clockTSC && calibrate(false) > 1<<32 {
-			clockTSC = false // slower than 1 GHz: not a TSC we know
+		clockTSC = refTicks != 0 && tscAllowed() && tscTrusted() && tscCheaper()
+		if clockTSC && calibrate(false) == 0 {
+			clockTSC = false // no plausible rate: see calibrate
 		}
 		if !clockTSC {
 			tickMult.Store(1 << 32)
@@ -132,12 +151,34 @@ func calibrate(refine bool) uint64 {
 	for ns-refNanos < int64(calibMinBaseline) {
 		t, ns = clockPair()
 	}
+	old := tickMult.Load()
+	if t <= refTicks {
+		// The TSC stood still or went back (a restored checkpoint, a
+		// migration without TSC scaling): keep what we had.
+		calibNext = ns + (ns - refNanos)
+		return old
+	}
 	dt, dn := uint64(t-refTicks), uint64(ns-refNanos)
+	if dn>>32 >= dt { // under a tick per 4 s: Div64 would overflow
+		calibNext = ns + int64(dn)
+		return old
+	}
 	m, _ := bits.Div64(dn>>32, dn<<32, dt)
+	if m < minTickMult || m > maxTickMult {
+		calibNext = ns + int64(dn)
+		return old // not a rate a TSC runs at
+	}
 	tickMult.Store(m)
 	calibNext = ns + int64(dn)
 	return m
 }
+
+// The plausible TSC rates, as ns per tick in 32.32: 1 GHz (which also keeps
+// ticksToNS's product in range) to 16 GHz.
+const (
+	maxTickMult = 1 << 32
+	minTickMult = 1 << 28
+)
 
 // refineClock is called by the watchdog every tick; it re-measures tickMult
 // only when the baseline has doubled since the last measurement.

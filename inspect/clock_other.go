@@ -8,3 +8,5 @@ const haveTSC = false
 func rdtsc() int64 { return nanotime() }
 
 func cpuFlags(...string) bool { return false }
+
+func tscEnabled() bool { return false }

@@ -6,6 +6,9 @@ import (
 	"bufio"
 	"os"
 	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const haveTSC = true
@@ -41,4 +44,15 @@ func cpuFlags(want ...string) bool {
 		return true
 	}
 	return false
+}
+
+// tscEnabled reports whether RDTSC runs on this thread rather than faulting
+// (prctl(PR_SET_TSC, PR_TSC_SIGSEGV) is per process in practice: it is
+// inherited and rarely set).
+func tscEnabled() bool {
+	var v int32
+	if err := unix.Prctl(unix.PR_GET_TSC, uintptr(unsafe.Pointer(&v)), 0, 0, 0); err != nil {
+		return true // no such prctl: nothing can have turned RDTSC off
+	}
+	return v == unix.PR_TSC_ENABLE
 }

@@ -56,7 +56,7 @@ type Config struct {
 	// and ~130-170 ns more per Begin/End (BenchmarkBeginEndLabels), so it is
 	// off by default; turn it on while profiling.
 	Labels bool
-	// MaxUnits caps distinct unit names (default 512, at most 4095; each
+	// MaxUnits caps distinct unit names (default 512, at most 4094; each
 	// costs ~2 KiB of counters for each of the first 16 Ps it ends on, and
 	// as much for one atomic shard, up to 8 when GOMAXPROCS is past 16);
 	// later names are counted under OverflowUnit, with one warning.
@@ -88,8 +88,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxUnits <= 0 {
 		c.MaxUnits = DefaultMaxUnits
 	}
-	if c.MaxUnits > maxUnitsLimit-1 {
-		c.MaxUnits = maxUnitsLimit - 1
+	// Indices are 1-based and the overflow unit takes the one after the
+	// last name: all must fit the slot word's 12-bit field.
+	if c.MaxUnits > maxUnitsLimit-2 {
+		c.MaxUnits = maxUnitsLimit - 2
 	}
 	if c.MaxStalls <= 0 {
 		c.MaxStalls = DefaultMaxStalls

@@ -221,3 +221,97 @@ func TestClockRefine(t *testing.T) {
 		t.Error("refined again before the baseline doubled")
 	}
 }
+
+// TestRaisedLimitKeepsReportedUnit: a reported unit whose limit is raised
+// past its elapsed time is still running: no final report until it ends.
+func TestRaisedLimitKeepsReportedUnit(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rec := newRecorder()
+	m := NewMonitor(Config{Slow: 5 * time.Millisecond, OnStall: rec.on})
+	defer m.Close()
+	r := m.Begin(context.Background(), "raised")
+	if s := rec.next(t); s.Done {
+		t.Fatalf("first report is final: %+v", s)
+	}
+	// Its limit goes up; others' stay low, so the watchdog keeps ticking
+	// every 2.5 ms and would have three chances to think it gone.
+	m.Configure(Config{Slow: 5 * time.Millisecond, SlowUnits: map[string]time.Duration{"raised": time.Hour}, OnStall: rec.on})
+	scans := m.scans.Load()
+	waitFor(t, func() bool { return m.scans.Load() >= scans+5 })
+	for {
+		select {
+		case s := <-rec.ch:
+			if s.Done {
+				t.Fatalf("final report while the unit runs: %+v", s)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	r.End()
+	for s := rec.next(t); !s.Done; s = rec.next(t) {
+	}
+}
+
+// TestCloseDeliversMissedDone: Close gives the final report of a unit whose
+// End released its slot over the reported bit, without waiting for ticks.
+func TestCloseDeliversMissedDone(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rec := newRecorder()
+	m := NewMonitor(Config{Slow: 5 * time.Millisecond, OnStall: rec.on})
+	r := m.Begin(context.Background(), "closing")
+	rec.next(t)
+	m.Configure(Config{Slow: time.Hour, OnStall: rec.on}) // no more ticks worth speaking of
+	atomic.StoreUint64(&r.slot.word, 0)                   // End's release, missing the bit
+	m.Close()
+	done := 0
+	for {
+		select {
+		case s := <-rec.ch:
+			if s.Done {
+				done++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if done != 1 {
+		t.Errorf("%d final reports after Close, want 1", done)
+	}
+}
+
+// TestFullTableFailsFast: once a full table has been searched in vain,
+// Begins do not queue on its lock to search it again.
+func TestFullTableFailsFast(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	defer func(d time.Duration) { fullBackoff = d }(fullBackoff)
+	fullBackoff = time.Hour
+	cfg := quiet()
+	cfg.Slots = 64
+	m := NewMonitor(cfg)
+	defer m.Close()
+	var rs []Region
+	for range 64 + fastProcs*magSize {
+		rs = append(rs, m.Begin(context.Background(), "x"))
+	}
+	if st := m.Snapshot()[0]; st.Unwatched == 0 {
+		t.Fatalf("table of 64 not full with %d in flight: %+v", len(rs), st)
+	}
+	m.table.mu.Lock()
+	got := make(chan *slot)
+	go func() { got <- m.table.claim(0, 1, activeBit|1<<unitShift) }()
+	select {
+	case s := <-got:
+		if s != nil {
+			t.Error("claimed a slot in a full table")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("claim waited for the table lock although the table was just found full")
+	}
+	m.table.mu.Unlock()
+	for _, r := range rs {
+		r.End()
+	}
+}

@@ -3,6 +3,8 @@ package inspect
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -306,5 +308,40 @@ func TestElapsedCoarse(t *testing.T) {
 		if got := elapsedCoarse(c.now, word(c.start)); got != c.want {
 			t.Errorf("elapsedCoarse(%d, start %d) = %d, want %d", c.now, c.start, got, c.want)
 		}
+	}
+}
+
+// TestUnitCapAtIndexLimit: with MaxUnits past what a slot word can index,
+// the cap leaves room for the overflow unit, whose index must still fit the
+// word's unit field (not spill into the reported bit).
+func TestUnitCapAtIndexLimit(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := quiet()
+	cfg.MaxUnits = 1 << 20
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := NewMonitor(cfg)
+	defer m.Close()
+	ctx := context.Background()
+	const names = maxUnitsLimit + 5
+	for i := range names {
+		m.Begin(ctx, fmt.Sprintf("u%d", i)).End()
+	}
+	stats := m.Snapshot()
+	if len(stats) != maxUnitsLimit-1 {
+		t.Fatalf("%d units, want %d names and %s", len(stats), maxUnitsLimit-2, OverflowUnit)
+	}
+	var total, other uint64
+	for _, st := range stats {
+		total += st.Count
+		if st.Name == OverflowUnit {
+			other = st.Count
+		}
+	}
+	if total != names || other != names-(maxUnitsLimit-2) {
+		t.Errorf("counted %d runs (%d under %s), want %d (%d)", total, other, OverflowUnit, names, names-(maxUnitsLimit-2))
+	}
+	u := m.unit(OverflowUnit)
+	if w := activeBit | u.idx<<unitShift; w&reportedBit != 0 || (w>>unitShift)&(1<<unitIdxBits-1) != u.idx {
+		t.Errorf("overflow unit index %d does not fit the slot word", u.idx)
 	}
 }

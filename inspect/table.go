@@ -3,6 +3,7 @@ package inspect
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -35,9 +36,10 @@ type table struct {
 	segN    int     // slots per segment
 	goidOff uintptr // from a slot's word to its goroutine id
 
-	mu    sync.Mutex // guards growth
-	total int
-	max   int
+	mu        sync.Mutex // guards growth
+	total     int
+	max       int
+	fullUntil atomic.Int64 // nanotime until which a full table is not searched again
 }
 
 type slot struct {
@@ -60,6 +62,10 @@ const (
 	// for claim, not active for the watchdog (unit index 0).
 	reservedWord = 1
 )
+
+// fullBackoff is how long a table found full is not searched again (a
+// variable for tests).
+var fullBackoff = time.Millisecond
 
 func newSegment(n int) *segment {
 	mem := make([]uint64, 2*n)
@@ -110,15 +116,25 @@ func (sg *segment) claim(h uint32, goid int64, word uint64) *slot {
 func (sg *segment) claimWithin(h, probes uint32, goid int64, word uint64) *slot {
 	for i := uint32(0); i < probes; i++ {
 		j := (h + i) & sg.mask
-		s := &sg.slots[j]
-		if atomic.LoadUint64(&s.word) == 0 && atomic.CompareAndSwapUint64(&s.word, 0, word) {
-			if atomic.LoadInt64(&sg.goids[j]) != goid {
-				atomic.StoreInt64(&sg.goids[j], goid)
-			}
+		if s := &sg.slots[j]; sg.take(s, j, goid, word) {
 			return s
 		}
 	}
 	return nil
+}
+
+// take claims free slot j for a unit: reserve it, store the goroutine id,
+// then publish the word, so the watchdog never pairs the new word with the
+// previous holder's id.
+func (sg *segment) take(s *slot, j uint32, goid int64, word uint64) bool {
+	if atomic.LoadUint64(&s.word) != 0 || !atomic.CompareAndSwapUint64(&s.word, 0, reservedWord) {
+		return false
+	}
+	if atomic.LoadInt64(&sg.goids[j]) != goid {
+		atomic.StoreInt64(&sg.goids[j], goid)
+	}
+	atomic.StoreUint64(&s.word, word)
+	return true
 }
 
 // reserve claims up to len(out) free slots for a magazine, looking at no
@@ -143,6 +159,9 @@ func (t *table) reserve(h uint32, out []*slot) int {
 
 // grow is claim's slow path: add a segment (under t.mu) and claim in it.
 func (t *table) grow(h uint32, goid int64, word uint64) *slot {
+	if until := t.fullUntil.Load(); until != 0 && nanotime() < until {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	segs := *t.segs.Load()
@@ -157,15 +176,18 @@ func (t *table) grow(h uint32, goid int64, word uint64) *slot {
 	if t.total >= t.max {
 		// At the maximum: take any free slot rather than leave the unit
 		// unwatched because its neighbourhood is crowded. One pass over
-		// the table (~10 µs at 16384 slots), only when it is nearly full.
+		// the table (~10-20 µs at 16384 slots), only when it is nearly
+		// full, and at most once a millisecond while it stays full.
 		for _, sg := range segs {
 			for i := range sg.slots {
-				if s := &sg.slots[i]; atomic.LoadUint64(&s.word) == 0 && atomic.CompareAndSwapUint64(&s.word, 0, word) {
-					atomic.StoreInt64(&sg.goids[i], goid)
+				if s := &sg.slots[i]; sg.take(s, uint32(i), goid, word) {
 					return s
 				}
 			}
 		}
+		// Full: for the next millisecond, Begins fail fast (unwatched)
+		// instead of queueing on t.mu for another pass.
+		t.fullUntil.Store(nanotime() + int64(fullBackoff))
 		return nil
 	}
 	sg := newSegment(t.segN)

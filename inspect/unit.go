@@ -276,13 +276,12 @@ func (u *unitState) endSlow(r Region, word uint64, d int64) {
 	switch {
 	case s == nil:
 		u.unwatched.Add(-1)
-	case atomic.LoadUint64(&s.word) != word:
-		u.endReported(s, word, d)
-	default:
-		// Freed, not kept: this P has no magazine to keep it in, or this
+	case !atomic.CompareAndSwapUint64(&s.word, word, 0):
+		// Reported (or End called twice). Otherwise the slot is freed,
+		// not kept: this P has no magazine to keep it in, or this
 		// goroutine may no longer be on the P whose pshard it is about to
 		// install.
-		atomic.StoreUint64(&s.word, 0)
+		u.endReported(s, word, d)
 	}
 	if pid := procPin(); uint(pid) < fastProcs {
 		procUnpin()

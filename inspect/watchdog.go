@@ -124,6 +124,7 @@ func (m *Monitor) watch(done chan struct{}) {
 		select {
 		case <-m.wdStop:
 			w.drainEnded() // final reports of units that ended before Close
+			w.finalReports()
 			return
 		case e := <-m.endedQ:
 			w.ended(e)
@@ -175,6 +176,29 @@ func (w *watchdog) tryExit() bool {
 		}
 	}
 	return true
+}
+
+// finalReports is Close's last pass: a reported unit that has left its slot
+// without its final report reaching the watchdog (End released the slot over
+// the reported bit) gets it now, rather than two ticks that will not come.
+func (w *watchdog) finalReports() {
+	for k, t := range w.tracked {
+		if atomic.LoadUint64(&k.slot.word) == k.word|reportedBit {
+			continue // still running: no longer watched after Close
+		}
+		delete(w.tracked, k)
+		w.deliverGone(t, time.Since(t.last.Started))
+	}
+}
+
+// deliverGone sends the final report of a tracked unit that ended without
+// telling the watchdog, with the elapsed time first seen without it.
+func (w *watchdog) deliverGone(t *tracked, gone time.Duration) {
+	st := t.last
+	st.Elapsed = max(gone, st.Elapsed)
+	st.Report = t.reports + 1
+	st.Done = true
+	w.m.deliver(st)
 }
 
 func (w *watchdog) drainEnded() {
@@ -238,11 +262,7 @@ func (w *watchdog) scan() int {
 			t.gone = time.Since(t.last.Started)
 		} else if t.missed > 2 {
 			delete(w.tracked, k)
-			st := t.last
-			st.Elapsed = max(t.gone, st.Elapsed)
-			st.Report = t.reports + 1
-			st.Done = true
-			m.deliver(st)
+			w.deliverGone(t, t.gone)
 		}
 	}
 	if len(dues) > 0 && w.takeToken() {
@@ -265,13 +285,15 @@ func (w *watchdog) scanSegment(sg *segment, nowC int64, units []*unitState, limi
 		active += int(word >> 63)
 		idx := (word >> unitShift) & (1<<unitIdxBits - 1)
 		elC := elapsedCoarse(nowC, word)
-		if idx >= uint64(len(limits)) || elC < limits[idx] {
+		if idx >= uint64(len(limits)) || elC < limits[idx] && word&reportedBit == 0 {
 			continue
 		}
 		limC := max(limits[idx], 1)
 		u := units[idx-1]
 		key := trackKey{s, word &^ reportedBit}
 		if t := w.tracked[key]; t != nil {
+			// Still running, even if it now looks younger than its limit
+			// (the limit was raised, or its elapsed time wrapped).
 			t.seen = true
 			if elC >= t.nextC {
 				*dues = append(*dues, due{key, t, elC})
