@@ -152,7 +152,8 @@ func checkDemoFiles(t *testing.T, dir string) {
 // its threshold in wall-clock time; so the fixed run is held to what the fix
 // really changes: no finding is about the unfixed loop, the rewrite unit
 // spends half the time in slow runs or less, and, unless the probes saw
-// the OS starve the process, the rewrite is not the top finding.
+// the OS starve the process, the rewrite is not the top finding (or, if a
+// stray stall puts it there, it keeps under a tenth of its unfixed blame).
 func TestDemo(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	if testing.Short() {
@@ -186,9 +187,13 @@ func TestDemo(t *testing.T) {
 	}
 	// When the OS kept the process off the CPU, even a 64-line chunk of the
 	// fixed loop can run past its threshold in wall-clock time: then only the
-	// ratio below is meaningful.
-	if fixedDoc.OSPauses == 0 && len(fixed) > 0 && aboutRewrite(fixed[0]) {
-		t.Errorf("--fix: the rewriting step is still the top finding:\n%s", stderrFix)
+	// ratio below is meaningful. So can one chunk under -race (ten times the
+	// CPU) that meets a GC pause: a single stall can then top a short list,
+	// with a small fraction of the unfixed loop's blame, which is what the
+	// fix changes.
+	if fixedDoc.OSPauses == 0 && len(fixed) > 0 && aboutRewrite(fixed[0]) && rewriteScore(fixed)*10 > rewriteScore(bad) {
+		t.Errorf("--fix: the rewriting step is still the top finding, with %.3f of the unfixed %.3f blame:\n%s",
+			rewriteScore(fixed), rewriteScore(bad), stderrFix)
 	}
 	// The time the rewrite unit spent past its threshold is the robust
 	// figure: every full batch of the unfixed loop is 20ms of CPU (200ms under
