@@ -42,9 +42,10 @@ const (
 )
 
 type procState struct {
-	n   uint64                  // slots in mag; atomic reads, storeU64 writes
-	mag [magSize]unsafe.Pointer // *slot
-	_   [64]byte                // Ps' n and top slots never share a line
+	n     uint64                  // slots in mag; atomic reads, storeU64 writes
+	mag   [magSize]unsafe.Pointer // *slot
+	owner int64                   // race builds: 1 while a goroutine is in the pinned section (pincheck_race.go)
+	_     [64]byte                // Ps' n and top slots never share a line
 }
 
 // put releases s, which the pinned P's goroutine held, into the magazine,
@@ -115,9 +116,11 @@ func (m *Monitor) refill(h uint32) *slot {
 	i := 1
 	if pid := procPin(); uint(pid) < fastProcs {
 		ps := &m.procs[pid]
+		ps.enter()
 		for ; i < n && atomic.LoadUint64(&ps.n) < magSize; i++ {
 			ps.put(got[i])
 		}
+		ps.leave()
 	}
 	procUnpin()
 	for ; i < n; i++ {

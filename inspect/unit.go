@@ -148,12 +148,15 @@ func (u *unitState) begin(ctx context.Context) Region {
 	var s *slot
 	pid := procPin()
 	if uint(pid) < fastProcs {
-		if s = m.procs[pid].take(); s != nil {
+		ps := &m.procs[pid]
+		ps.enter()
+		if s = ps.take(); s != nil {
 			if gp := m.table.goid(s); atomic.LoadInt64(gp) != g {
 				storeI64(gp, g)
 			}
 			storeU64(&s.word, word)
 		}
+		ps.leave()
 	}
 	procUnpin()
 	if s == nil {
@@ -255,8 +258,11 @@ func (r Region) End() {
 		limit := u.limit.Load()
 		if pid := procPin(); uint(pid) < fastProcs {
 			if h := (*pshard)(atomic.LoadPointer(&u.pshards[pid])); h != nil {
-				u.m.procs[pid].put(s)
+				ps := &u.m.procs[pid]
+				ps.enter()
+				ps.put(s)
 				h.observe(d, limit)
+				ps.leave()
 				procUnpin()
 				if word != r.word {
 					r.ext().end()
