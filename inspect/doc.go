@@ -35,7 +35,7 @@
 // happens only when a unit is due a report, at most Config.DumpsPerSecond
 // times a second. Memory is bounded: Config.MaxUnits names (~2 KiB of
 // histogram each, once per P it ran on for the first 16 Ps, plus one
-// atomic shard, up to 8 when GOMAXPROCS is past 16), an in-flight table of
+// atomic shard, up to 8 on machines past 16 CPUs), an in-flight table of
 // at most Config.Slots x 16 bytes, Config.MaxStalls reports of at most
 // Config.MaxFrames frames and 16 KiB of stack text.
 //

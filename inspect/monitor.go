@@ -58,7 +58,7 @@ type Config struct {
 	Labels bool
 	// MaxUnits caps distinct unit names (default 512, at most 4094; each
 	// costs ~2 KiB of counters for each of the first 16 Ps it ends on, and
-	// as much for one atomic shard, up to 8 when GOMAXPROCS is past 16);
+	// as much for one atomic shard, up to 8 on machines past 16 CPUs);
 	// later names are counted under OverflowUnit, with one warning.
 	MaxUnits int
 	// MaxStalls caps the stall reports kept for Stalls() (default 256, a ring).
@@ -167,9 +167,10 @@ func NewMonitor(cfg Config) *Monitor {
 	m.table.init(c.Slots)
 	// The atomic shards take a unit's counts only off the per-P path (the
 	// first End on a P, reported or unwatched runs, Ps past fastProcs): one
-	// is enough unless there are Ps past fastProcs to spread over.
+	// is enough unless there are, or may later be (GOMAXPROCS follows the
+	// CPU quota), Ps past fastProcs to spread over.
 	sh := 1
-	for procs := runtime.GOMAXPROCS(0); procs > fastProcs && sh < procs-fastProcs && sh < 8; {
+	for procs := max(runtime.GOMAXPROCS(0), runtime.NumCPU()); procs > fastProcs && sh < procs-fastProcs && sh < 8; {
 		sh <<= 1
 	}
 	m.shards = uint32(sh)
