@@ -34,8 +34,8 @@
 // stack capture (runtime.Stack of all goroutines, which stops the world)
 // happens only when a unit is due a report, at most Config.DumpsPerSecond
 // times a second. Memory is bounded: Config.MaxUnits names (~2 KiB of
-// histogram each, once per P it ran on for the first 16 Ps, plus one
-// atomic shard, up to 8 on machines past 16 CPUs), an in-flight table of
+// histogram each, once per P it ended on, at most 8192 such sets per
+// Monitor, plus one atomic shard), an in-flight table of
 // at most Config.Slots x 16 bytes, Config.MaxStalls reports of at most
 // Config.MaxFrames frames and 16 KiB of stack text.
 //

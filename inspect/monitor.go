@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // for go:linkname
+	"unsafe" // and for go:linkname
 )
 
 // nanotime is the runtime's monotonic clock, the one time.Since reads, minus
@@ -57,8 +57,8 @@ type Config struct {
 	// off by default; turn it on while profiling.
 	Labels bool
 	// MaxUnits caps distinct unit names (default 512, at most 4094; each
-	// costs ~2 KiB of counters for each of the first 16 Ps it ends on, and
-	// as much for one atomic shard, up to 8 on machines past 16 CPUs);
+	// costs ~2 KiB of counters for each P it ends on, within a budget of
+	// 8192 such sets per Monitor, and as much for one atomic shard);
 	// later names are counted under OverflowUnit, with one warning.
 	MaxUnits int
 	// MaxStalls caps the stall reports kept for Stalls() (default 256, a ring).
@@ -127,9 +127,10 @@ type Monitor struct {
 	warned   bool
 	minLimit atomic.Int64 // ns, smallest threshold of any unit: the tick
 
-	table  table
-	procs  [fastProcs]procState // see percpu.go
-	shards uint32               // atomic stats shards per unit, power of two
+	table       table
+	procs       []procState // by P; see percpu.go
+	pshardsLeft atomic.Int64
+	shards      uint32 // atomic stats shards per unit, power of two
 
 	labels atomic.Bool
 
@@ -165,13 +166,16 @@ func NewMonitor(cfg Config) *Monitor {
 	m.cfg.Store(&c)
 	m.labels.Store(c.Labels)
 	m.table.init(c.Slots)
+	// Per-P state for every P there is, or may later be (GOMAXPROCS
+	// follows the CPU quota, up to the CPUs).
+	m.procs = make([]procState, min(max(runtime.GOMAXPROCS(0), runtime.NumCPU()), maxProcs))
+	m.pshardsLeft.Store(maxPShards)
 	// The atomic shards take a unit's counts only off the per-P path (the
-	// first End on a P, reported or unwatched runs, Ps past fastProcs): one
-	// is enough unless there are, or may later be (GOMAXPROCS follows the
-	// CPU quota), Ps past fastProcs to spread over.
+	// first End on a P, reported or unwatched runs, Ps without per-P state,
+	// a spent budget): one is enough unless many Ps may be without.
 	sh := 1
-	for procs := max(runtime.GOMAXPROCS(0), runtime.NumCPU()); procs > fastProcs && sh < procs-fastProcs && sh < 8; {
-		sh <<= 1
+	if runtime.NumCPU() > maxProcs {
+		sh = 8
 	}
 	m.shards = uint32(sh)
 	m.units.Store(&[]*unitState{})
@@ -276,11 +280,12 @@ func (m *Monitor) newUnitState(name string) *unitState {
 		name = OverflowUnit
 	}
 	u := &unitState{
-		labels: pprof.Labels("unit", name),
-		m:      m,
-		name:   name,
-		idx:    uint64(len(units) + 1), // 0 means "no unit" in a slot word
-		shards: make([]unitShard, m.shards),
+		labels:  pprof.Labels("unit", name),
+		m:       m,
+		name:    name,
+		idx:     uint64(len(units) + 1), // 0 means "no unit" in a slot word
+		shards:  make([]unitShard, m.shards),
+		pshards: make([]unsafe.Pointer, len(m.procs)),
 	}
 	u.limit.Store(int64(cfg.limitFor(name)))
 	if l := u.limit.Load(); l < m.minLimit.Load() {

@@ -23,10 +23,12 @@ import (
 //   - pshard, a unit's histogram, sum, max and slow count for that P,
 //     allocated the first time the unit ends on the P.
 //
-// Only the first fastProcs Ps have per-P state (bounding the memory to
-// fastProcs x ~1.8 KiB per unit). On a P past those, Begin/End claim slots
-// with a compare-and-swap and count into the unit's atomic shards: as
-// correct, ~20-40 ns slower. Under the race detector the per-P path runs as
+// A Monitor has per-P state for as many Ps as the machine has CPUs (or
+// GOMAXPROCS, if larger; at most maxProcs). A unit's counters on a P cost
+// ~1.9 KiB, allocated the first time it ends there, up to maxPShards of them
+// per Monitor (~15 MiB). On a P past those, or once the budget is spent,
+// Begin/End claim slots with a compare-and-swap or count into the unit's
+// atomic shards: as correct, ~20-40 ns slower. Under the race detector the per-P path runs as
 // it is, with sync/atomic stores (relaxed_atomic.go), so the detector sees
 // the hand-over of per-P data between goroutines as synchronised.
 
@@ -37,9 +39,15 @@ func procPin() int
 func procUnpin()
 
 const (
-	fastProcs = 16
-	magSize   = 16
+	maxProcs   = 256
+	maxPShards = 8192
+	magSize    = 16
 )
+
+// takePShard takes one (unit, P) counter set from the monitor's budget.
+func (m *Monitor) takePShard() bool {
+	return m.pshardsLeft.Load() > 0 && m.pshardsLeft.Add(-1) >= 0
+}
 
 type procState struct {
 	n     uint64                  // slots in mag; atomic reads, storeU64 writes
@@ -114,7 +122,7 @@ func (m *Monitor) refill(h uint32) *slot {
 		return nil
 	}
 	i := 1
-	if pid := procPin(); uint(pid) < fastProcs {
+	if pid := procPin(); uint(pid) < uint(len(m.procs)) {
 		ps := &m.procs[pid]
 		ps.enter()
 		for ; i < n && atomic.LoadUint64(&ps.n) < magSize; i++ {

@@ -12,15 +12,17 @@ import (
 )
 
 // TestExactCountsAcrossPs checks the per-P counters and magazines under
-// load: more Ps than fastProcs (so the atomic fallback runs alongside the
+// load: more Ps than the monitor has per-P state for (so the atomic fallback runs alongside the
 // per-P path), goroutines that move between Ps in the middle of a unit, and
 // Snapshots taken meanwhile. Every run must be counted exactly once, the
 // sum must be the sum of what was measured, and no slot may leak.
 func TestExactCountsAcrossPs(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(fastProcs + 4))
 	m := NewMonitor(Config{Slow: time.Hour, OnStall: func(Stall) {}})
 	defer m.Close()
+	// More Ps than the monitor has per-P state for (it sized that for the
+	// Ps and CPUs there were).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(len(m.procs) + 4))
 	units := []*Unit{m.NewUnit("a"), m.NewUnit("b")}
 	const goroutines, perG = 48, 3000
 	var wg sync.WaitGroup
@@ -109,8 +111,8 @@ func TestExactCountsAcrossPs(t *testing.T) {
 	for i := range m.procs {
 		inMags += int(atomic.LoadUint64(&m.procs[i].n))
 	}
-	if parked < inMags || parked > fastProcs*magSize {
-		t.Errorf("%d slots reserved, %d in magazines (at most %d)", parked, inMags, fastProcs*magSize)
+	if parked < inMags || parked > len(m.procs)*magSize {
+		t.Errorf("%d slots reserved, %d in magazines (at most %d)", parked, inMags, len(m.procs)*magSize)
 	}
 	if n := m.table.size(); n > firstSegment {
 		t.Errorf("table grew to %d slots for %d goroutines", n, goroutines)
@@ -293,7 +295,7 @@ func TestFullTableFailsFast(t *testing.T) {
 	m := NewMonitor(cfg)
 	defer m.Close()
 	var rs []Region
-	for range 64 + fastProcs*magSize {
+	for range 64 + len(m.procs)*magSize {
 		rs = append(rs, m.Begin(context.Background(), "x"))
 	}
 	if st := m.Snapshot()[0]; st.Unwatched == 0 {
@@ -313,5 +315,52 @@ func TestFullTableFailsFast(t *testing.T) {
 	m.table.mu.Unlock()
 	for _, r := range rs {
 		r.End()
+	}
+}
+
+// TestPShardBudget: once a monitor's budget of per-P counter sets is spent,
+// units count into their atomic shards, exactly.
+func TestPShardBudget(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	m := NewMonitor(Config{Slow: time.Hour, OnStall: func(Stall) {}})
+	defer m.Close()
+	m.pshardsLeft.Store(1)
+	units := []*Unit{m.NewUnit("a"), m.NewUnit("b"), m.NewUnit("c")}
+	const goroutines, perG = 8, 2000
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perG {
+				r := units[(g+i)%len(units)].Begin(context.Background())
+				if i%5 == 0 {
+					runtime.Gosched()
+				}
+				r.End()
+			}
+		}()
+	}
+	wg.Wait()
+	sets := 0
+	for _, u := range units {
+		for i := range u.s.pshards {
+			if atomic.LoadPointer(&u.s.pshards[i]) != nil {
+				sets++
+			}
+		}
+	}
+	if sets != 1 || m.pshardsLeft.Load() > 0 {
+		t.Errorf("%d per-P counter sets with a budget of 1 (%d left)", sets, m.pshardsLeft.Load())
+	}
+	var total uint64
+	for _, st := range m.Snapshot() {
+		total += st.Count
+		if st.InFlight != 0 {
+			t.Errorf("%s: %d in flight", st.Name, st.InFlight)
+		}
+	}
+	if total != goroutines*perG {
+		t.Errorf("counted %d runs, want %d", total, goroutines*perG)
 	}
 }

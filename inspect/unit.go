@@ -52,8 +52,8 @@ type unitState struct {
 	unwatched      atomic.Int64  // in flight without a slot (table full)
 	unwatchedTotal atomic.Uint64
 
-	pshards [fastProcs]unsafe.Pointer // *pshard, by P; see percpu.go
-	shards  []unitShard               // the atomic fallback
+	pshards []unsafe.Pointer // *pshard, by P (len(m.procs)); see percpu.go
+	shards  []unitShard      // the atomic fallback
 }
 
 // unitShard spreads a unit's counters over a few cache lines so goroutines
@@ -147,7 +147,7 @@ func (u *unitState) begin(ctx context.Context) Region {
 	word := activeBit | u.idx<<unitShift | (uint64(g)&tagMask)<<tagShift | (uint64(start>>coarseShift) & startMask)
 	var s *slot
 	pid := procPin()
-	if uint(pid) < fastProcs {
+	if uint(pid) < uint(len(m.procs)) {
 		ps := &m.procs[pid]
 		ps.enter()
 		if s = ps.take(); s != nil {
@@ -203,14 +203,14 @@ func (u *unitState) beginExt(ctx context.Context, s *slot, start int64, word uin
 }
 
 // claimSlow is Begin's path when the P's magazine is empty (or the P has
-// none, pid >= fastProcs). With a magazine, it reserves a handful of free
+// none, pid >= len(m.procs)). With a magazine, it reserves a handful of free
 // slots near the goroutine's hash (compare-and-swaps), keeps one and puts
 // the rest in the magazine. Without one, or when that neighbourhood is full,
 // it claims a single slot, which may grow the table.
 func (u *unitState) claimSlow(pid int, g int64, word uint64) *slot {
 	m := u.m
 	h := goidHash(g)
-	if uint(pid) < fastProcs {
+	if uint(pid) < uint(len(m.procs)) {
 		if s := m.refill(h); s != nil {
 			atomic.StoreInt64(m.table.goid(s), g)
 			atomic.StoreUint64(&s.word, word)
@@ -255,12 +255,13 @@ func (r Region) End() {
 	}
 	d := ticksToNS(now - r.start)
 	if s := r.slot; s != nil && atomic.LoadUint64(&s.word) == word {
+		m := u.m
 		limit := u.limit.Load()
-		if pid := procPin(); uint(pid) < fastProcs {
+		if pid := procPin(); uint(pid) < uint(len(m.procs)) {
+			ps := &m.procs[pid]
+			ps.enter()
+			ps.put(s)
 			if h := (*pshard)(atomic.LoadPointer(&u.pshards[pid])); h != nil {
-				ps := &u.m.procs[pid]
-				ps.enter()
-				ps.put(s)
 				h.observe(d, limit)
 				ps.leave()
 				procUnpin()
@@ -269,33 +270,43 @@ func (r Region) End() {
 				}
 				return
 			}
+			ps.leave()
+			procUnpin()
+			u.observeSlow(pid, d)
+			if word != r.word {
+				r.ext().end()
+			}
+			return
 		}
 		procUnpin()
 	}
 	u.endSlow(r, word, d)
 }
 
-// endSlow is End for a unit that was reported or not watched, on a P
-// without per-P state, or the first time the unit ends on its P.
+// endSlow is End for a unit that was reported or not watched, or on a P
+// without per-P state.
 func (u *unitState) endSlow(r Region, word uint64, d int64) {
 	s := r.slot
 	switch {
 	case s == nil:
 		u.unwatched.Add(-1)
 	case !atomic.CompareAndSwapUint64(&s.word, word, 0):
-		// Reported (or End called twice). Otherwise the slot is freed,
-		// not kept: this P has no magazine to keep it in, or this
-		// goroutine may no longer be on the P whose pshard it is about to
-		// install.
-		u.endReported(s, word, d)
+		u.endReported(s, word, d) // reported (or End called twice)
 	}
-	if pid := procPin(); uint(pid) < fastProcs {
-		procUnpin()
-		if atomic.LoadPointer(&u.pshards[pid]) == nil {
-			atomic.CompareAndSwapPointer(&u.pshards[pid], nil, unsafe.Pointer(new(pshard)))
+	u.observeSlow(-1, d)
+	if x := r.ext(); x != nil {
+		x.end()
+	}
+}
+
+// observeSlow counts a run into the unit's atomic shards, and gives the
+// unit counters of its own on P pid (>= 0: the run ended there without
+// them) while the monitor's budget for them lasts.
+func (u *unitState) observeSlow(pid int, d int64) {
+	if pid >= 0 && atomic.LoadPointer(&u.pshards[pid]) == nil && u.m.takePShard() {
+		if !atomic.CompareAndSwapPointer(&u.pshards[pid], nil, unsafe.Pointer(new(pshard))) {
+			u.m.pshardsLeft.Add(1)
 		}
-	} else {
-		procUnpin()
 	}
 	sh := &u.shards[goidHash(curGoid())&(u.m.shards-1)]
 	sh.hist.observe(d)
@@ -304,9 +315,6 @@ func (u *unitState) endSlow(r Region, word uint64, d int64) {
 	}
 	if d > u.limit.Load() {
 		sh.slow.Add(1)
-	}
-	if x := r.ext(); x != nil {
-		x.end()
 	}
 }
 
