@@ -25,7 +25,6 @@ func TestExactCountsAcrossPs(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(len(m.procs) + 4))
 	units := []*Unit{m.NewUnit("a"), m.NewUnit("b")}
 	const goroutines, perG = 48, 3000
-	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	snaps := make(chan int, 1)
 	go func() { // a reader racing the writers
@@ -42,35 +41,15 @@ func TestExactCountsAcrossPs(t *testing.T) {
 			}
 		}
 	}()
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perG {
-				r := units[(g+i)%2].Begin(context.Background())
-				if i%7 == 0 {
-					runtime.Gosched() // likely ends on another P
-				}
-				r.End()
-			}
-		}()
-	}
-	wg.Wait()
+	runUnits(units, goroutines, perG, yieldEvery(7))
 	close(stop)
 	t.Logf("%d snapshots taken during the run", <-snaps)
 
-	var total uint64
+	checkAllEnded(t, m, goroutines*perG)
 	for _, st := range m.Snapshot() {
-		total += st.Count
-		if st.InFlight != 0 {
-			t.Errorf("%s: %d in flight after all ended", st.Name, st.InFlight)
-		}
 		if st.Total <= 0 || st.Max <= 0 || st.Total < st.Max {
 			t.Errorf("%s: total %v, max %v", st.Name, st.Total, st.Max)
 		}
-	}
-	if total != goroutines*perG {
-		t.Errorf("counted %d runs, want %d", total, goroutines*perG)
 	}
 	var perP, fallback uint64
 	for _, u := range units {
@@ -240,16 +219,8 @@ func TestRaisedLimitKeepsReportedUnit(t *testing.T) {
 	m.Configure(Config{Slow: 5 * time.Millisecond, SlowUnits: map[string]time.Duration{"raised": time.Hour}, OnStall: rec.on})
 	scans := m.scans.Load()
 	waitFor(t, func() bool { return m.scans.Load() >= scans+5 })
-	for {
-		select {
-		case s := <-rec.ch:
-			if s.Done {
-				t.Fatalf("final report while the unit runs: %+v", s)
-			}
-			continue
-		default:
-		}
-		break
+	if done := rec.drainDone(); done != 0 {
+		t.Fatalf("%d final reports while the unit runs", done)
 	}
 	r.End()
 	for s := rec.next(t); !s.Done; s = rec.next(t) {
@@ -267,19 +238,7 @@ func TestCloseDeliversMissedDone(t *testing.T) {
 	m.Configure(Config{Slow: time.Hour, OnStall: rec.on}) // no more ticks worth speaking of
 	atomic.StoreUint64(&r.slot.word, 0)                   // End's release, missing the bit
 	m.Close()
-	done := 0
-	for {
-		select {
-		case s := <-rec.ch:
-			if s.Done {
-				done++
-			}
-			continue
-		default:
-		}
-		break
-	}
-	if done != 1 {
+	if done := rec.drainDone(); done != 1 {
 		t.Errorf("%d final reports after Close, want 1", done)
 	}
 }
@@ -327,21 +286,7 @@ func TestPShardBudget(t *testing.T) {
 	m.pshardsLeft.Store(1)
 	units := []*Unit{m.NewUnit("a"), m.NewUnit("b"), m.NewUnit("c")}
 	const goroutines, perG = 8, 2000
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perG {
-				r := units[(g+i)%len(units)].Begin(context.Background())
-				if i%5 == 0 {
-					runtime.Gosched()
-				}
-				r.End()
-			}
-		}()
-	}
-	wg.Wait()
+	runUnits(units, goroutines, perG, yieldEvery(5))
 	sets := 0
 	for _, u := range units {
 		for i := range u.s.pshards {
@@ -353,14 +298,64 @@ func TestPShardBudget(t *testing.T) {
 	if sets != 1 || m.pshardsLeft.Load() > 0 {
 		t.Errorf("%d per-P counter sets with a budget of 1 (%d left)", sets, m.pshardsLeft.Load())
 	}
+	checkAllEnded(t, m, goroutines*perG)
+}
+
+// runUnits runs perG units on each of goroutines goroutines, cycling through
+// units, and calls middle(i) in the middle of the i-th run of each.
+func runUnits(units []*Unit, goroutines, perG int, middle func(i int)) {
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perG {
+				r := units[(g+i)%len(units)].Begin(context.Background())
+				middle(i)
+				r.End()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// yieldEvery returns a runUnits middle that yields the P in every n-th run,
+// which then likely ends on another P.
+func yieldEvery(n int) func(int) {
+	return func(i int) {
+		if i%n == 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// drainDone empties the recorder and returns how many final reports it held.
+func (r *stallRecorder) drainDone() int {
+	n := 0
+	for {
+		select {
+		case s := <-r.ch:
+			if s.Done {
+				n++
+			}
+		default:
+			return n
+		}
+	}
+}
+
+// checkAllEnded checks that m counted want runs in all and has none in
+// flight.
+func checkAllEnded(t *testing.T, m *Monitor, want uint64) {
+	t.Helper()
 	var total uint64
 	for _, st := range m.Snapshot() {
 		total += st.Count
 		if st.InFlight != 0 {
-			t.Errorf("%s: %d in flight", st.Name, st.InFlight)
+			t.Errorf("%s: %d in flight after all ended", st.Name, st.InFlight)
 		}
 	}
-	if total != goroutines*perG {
-		t.Errorf("counted %d runs, want %d", total, goroutines*perG)
+	if total != want {
+		t.Errorf("counted %d runs, want %d", total, want)
 	}
 }

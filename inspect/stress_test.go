@@ -23,32 +23,13 @@ func TestConcurrentUnitsAndWatchdog(t *testing.T) {
 	}})
 	units := []*Unit{m.NewUnit("a"), m.NewUnit("b"), m.NewUnit("c")}
 	const goroutines, perG = 8, 300
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perG {
-				r := units[(g+i)%len(units)].Begin(context.Background())
-				if i%100 == 99 {
-					time.Sleep(15 * time.Millisecond) // a slow one, likely reported
-				}
-				r.End()
-			}
-		}()
-	}
-	wg.Wait()
-	m.Close() // delivers pending final reports
-	var total uint64
-	for _, st := range m.Snapshot() {
-		total += st.Count
-		if st.InFlight != 0 {
-			t.Errorf("%s: %d in flight after all ended", st.Name, st.InFlight)
+	runUnits(units, goroutines, perG, func(i int) {
+		if i%100 == 99 {
+			time.Sleep(15 * time.Millisecond) // a slow one, likely reported
 		}
-	}
-	if total != goroutines*perG {
-		t.Errorf("counted %d runs, want %d", total, goroutines*perG)
-	}
+	})
+	m.Close() // delivers pending final reports
+	checkAllEnded(t, m, goroutines*perG)
 	// Every run that was reported got exactly one final report, last.
 	type key struct {
 		g     int64
