@@ -49,8 +49,9 @@
 //
 // Goroutine ids: Begin reads the current goroutine's id out of the runtime's
 // g struct, at an offset calibrated at start-up against runtime.Stack (see
-// goid.go). On platforms without that (other than amd64 and arm64 with the gc
-// toolchain), units are timed and watched but reports carry no stack.
+// goid.go). On platforms without that (other than amd64, arm64 and 386
+// with the gc toolchain), units are timed and watched but reports carry no
+// stack.
 //
 // Everything here is safe for concurrent use, except a Budget, which belongs
 // to one goroutine. The default monitor's watchdog goroutine,
