@@ -188,7 +188,7 @@ func TestClockRefine(t *testing.T) {
 		}
 		return
 	}
-	if d := float64(after)/float64(before) - 1; d > 1e-3 || d < -1e-3 {
+	if d := float64(after)/float64(before) - 1; d > 5e-3 || d < -5e-3 {
 		t.Errorf("refine moved ns per tick by %.4f%% (%d -> %d)", 100*d, before, after)
 	}
 	calibMu.Lock()
