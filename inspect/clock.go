@@ -88,7 +88,8 @@ func ticks() int64 {
 // any Region exists.
 func initClock() {
 	clockOnce.Do(func() {
-		clockTSC = refTicks != 0 && tscAllowed() && tscTrusted() && tscCheaper()
+		// refTicks is set only where tscAllowed held at initialisation.
+		clockTSC = refTicks != 0 && tscTrusted() && tscCheaper()
 		if clockTSC && calibrate(false) == 0 {
 			clockTSC = false // no plausible rate: see calibrate
 		}
@@ -151,25 +152,19 @@ func calibrate(refine bool) uint64 {
 	for ns-refNanos < int64(calibMinBaseline) {
 		t, ns = clockPair()
 	}
-	old := tickMult.Load()
-	if t <= refTicks {
-		// The TSC stood still or went back (a restored checkpoint, a
-		// migration without TSC scaling): keep what we had.
-		calibNext = ns + (ns - refNanos)
-		return old
-	}
+	calibNext = ns + (ns - refNanos) // when the baseline has doubled
 	dt, dn := uint64(t-refTicks), uint64(ns-refNanos)
-	if dn>>32 >= dt { // under a tick per 4 s: Div64 would overflow
-		calibNext = ns + int64(dn)
-		return old
+	if t <= refTicks || dn>>32 >= dt {
+		// The TSC stood still or went back (a restored checkpoint, a
+		// migration without TSC scaling), or runs under a tick per 4 s
+		// (Div64 would overflow): keep what we had.
+		return tickMult.Load()
 	}
 	m, _ := bits.Div64(dn>>32, dn<<32, dt)
 	if m < minTickMult || m > maxTickMult {
-		calibNext = ns + int64(dn)
-		return old // not a rate a TSC runs at
+		return tickMult.Load() // not a rate a TSC runs at
 	}
 	tickMult.Store(m)
-	calibNext = ns + int64(dn)
 	return m
 }
 

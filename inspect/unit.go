@@ -261,18 +261,15 @@ func (r Region) End() {
 			ps := &m.procs[pid]
 			ps.enter()
 			ps.put(s)
-			if h := (*pshard)(atomic.LoadPointer(&u.pshards[pid])); h != nil {
+			h := (*pshard)(atomic.LoadPointer(&u.pshards[pid]))
+			if h != nil {
 				h.observe(d, limit)
-				ps.leave()
-				procUnpin()
-				if word != r.word {
-					r.ext().end()
-				}
-				return
 			}
 			ps.leave()
 			procUnpin()
-			u.observeSlow(pid, d)
+			if h == nil {
+				u.observeSlow(pid, d) // the first End of the unit on this P
+			}
 			if word != r.word {
 				r.ext().end()
 			}

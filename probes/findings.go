@@ -53,7 +53,6 @@ type agg struct {
 	n          int
 	total, max time.Duration
 	goroutines map[int64]bool
-	stateDone  bool
 }
 
 // FindingsFromEvents folds starvation and stall events into findings, one per

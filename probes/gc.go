@@ -67,7 +67,6 @@ type gcState struct {
 	units        map[string]*gcUnit
 	unitsDropped int
 	havePauses   bool
-	lastGCEvent  time.Time
 }
 
 type gcProbe struct {

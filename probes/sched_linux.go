@@ -64,13 +64,3 @@ func readSchedstat(path string) (exec, delay time.Duration, ok bool) {
 	}
 	return time.Duration(e), time.Duration(d), true
 }
-
-// processCPU returns the CPU time (user+system) the whole process has used:
-// one clock_gettime(CLOCK_PROCESS_CPUTIME_ID), ~0.5 µs.
-func processCPU() (time.Duration, bool) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
-		return 0, false
-	}
-	return time.Duration(ts.Nano()), true
-}

@@ -11,5 +11,3 @@ type threadMark struct{}
 func markThread() threadMark { return threadMark{} }
 
 func (threadMark) since() (ran, waited time.Duration, ok bool) { return 0, 0, false }
-
-func processCPU() (time.Duration, bool) { return 0, false }

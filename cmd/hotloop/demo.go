@@ -193,9 +193,6 @@ func runDemo(ctx context.Context, s *streams, o *demoOptions) error {
 	if interrupted {
 		fmt.Fprintln(s.errOut, "hotloop demo: interrupted; writing what was collected")
 	}
-	// Writing and analysing what was collected is not cut short by Ctrl-C.
-	ctx = context.WithoutCancel(ctx)
-
 	pst := prb.Stats()
 	if pst.OSPauses > 0 {
 		fmt.Fprintf(s.errOut, "note: %d times the OS, not Go, kept this process off the CPU past the starvation threshold (a busy machine); wall-clock times below include that\n", pst.OSPauses)

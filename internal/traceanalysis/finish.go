@@ -526,18 +526,7 @@ func (a *analyzer) findings(dur time.Duration) []findings.Finding {
 					"set GOGC/GOMEMLIMIT for the heap you have, and never call runtime.GC() on a timer",
 				Score: (gc.STWTotal.Seconds()*10 + gc.AssistTotal.Seconds()) / per,
 			}
-			var top frameID
-			for k, d := range a.assistBy {
-				if top == 0 || d > a.assistBy[top] || (d == a.assistBy[top] && k < top) {
-					top = k
-				}
-			}
-			var forcer frameID
-			for k, n := range a.forcedBy {
-				if forcer == 0 || n > a.forcedBy[forcer] || (n == a.forcedBy[forcer] && k < forcer) {
-					forcer = k
-				}
-			}
+			top, forcer := heaviest(a.assistBy), heaviest(a.forcedBy)
 			switch {
 			case forcer != 0:
 				// A forced cycle is a decision in the code, the most
@@ -557,6 +546,18 @@ func (a *analyzer) findings(dur time.Duration) []findings.Finding {
 		}
 	}
 	return out
+}
+
+// heaviest returns the frame with the largest value in m (the smallest ID
+// among equals, so the choice is deterministic), or 0 for an empty map.
+func heaviest[V cmp.Ordered](m map[frameID]V) frameID {
+	var top frameID
+	for k, v := range m {
+		if top == 0 || v > m[top] || (v == m[top] && k < top) {
+			top = k
+		}
+	}
+	return top
 }
 
 func advice(k findings.Kind, reason string) string {
